@@ -631,6 +631,26 @@ def depths_from_model(
   return _assign(modules, group, block_level)
 
 
+def _eval_shape(eval_shape, fn, fixed, args, kwargs):
+  """``eval_shape(fn)(*fixed, *args, **kwargs)`` with only array leaves traced.
+
+  Arrays and ``jax.ShapeDtypeStruct`` inputs become abstract; Python values
+  such as ``train=False`` stay static so that the model can branch on them.
+  """
+  leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+  is_array = [isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct))
+              for x in leaves]
+  dynamic = [x for x, a in zip(leaves, is_array) if a]
+
+  def call(*fixed_and_dynamic):
+    it = iter(fixed_and_dynamic[len(fixed):])
+    merged = [next(it) if a else x for x, a in zip(leaves, is_array)]
+    a, kw = jax.tree_util.tree_unflatten(treedef, merged)
+    return fn(*fixed_and_dynamic[:len(fixed)], *a, **kw)
+
+  return eval_shape(call, *fixed, *dynamic)
+
+
 def _trace_linen(model, args, kwargs, method, rngs, norm_types, stack_axis):
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
 
@@ -662,11 +682,11 @@ def _trace_linen(model, args, kwargs, method, rngs, norm_types, stack_axis):
   if rngs is None:
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
-  def init():
-    return model.init(rngs, *args, method=method, **kwargs)
+  def init(*a, **kw):
+    return model.init(rngs, *a, method=method, **kw)
 
   with nn.intercept_methods(interceptor):
-    variables = jax.eval_shape(init)
+    variables = _eval_shape(jax.eval_shape, init, (), args, kwargs)
   params = variables.get("params", {})
   leaves = jax.tree_util.tree_flatten_with_path(params)[0]
   return _modules_from_leaves(
@@ -739,7 +759,7 @@ def _trace_nnx(model, args, kwargs, norm_types):
   kinds: dict[tuple, bool] = {}
   leaves_out: list = []
 
-  def forward(m):
+  def forward(m, *args, **kwargs):
     id_to_path = {}
     classes = set()
     for path, node in nnx.iter_graph(m):
@@ -773,7 +793,7 @@ def _trace_nnx(model, args, kwargs, norm_types):
       leaves_out.append((tuple(_key_str(k) for k in p), leaf))
     return out
 
-  nnx.eval_shape(forward, model)
+  _eval_shape(nnx.eval_shape, forward, (model,), args, kwargs)
   return _modules_from_leaves(leaves_out, order, kinds, {}, 0)
 
 
