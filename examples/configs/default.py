@@ -1,0 +1,71 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Default: small CNN on the embedded digits, CPU-sized (the compare demo).
+
+Every other config starts from this one and overrides what differs.
+"""
+
+import ml_collections
+
+
+def get_config():
+  """The default hyperparameter configuration."""
+  config = ml_collections.ConfigDict()
+
+  # Data (see examples/input_pipeline.py).
+  config.dataset = 'digits'
+  config.data_dir = ''  # '' = the loader's default search path
+  config.download = False  # never touch the network unless asked
+  config.tfds_reader = 'auto'  # auto | data_source | load
+  config.validation_fraction = 0.1
+  config.max_train_examples = 0  # 0 = all
+  config.max_test_examples = 0  # 0 = all (TFDS only)
+  config.seq_len = 64  # pydoc_text only
+
+  # Model (see examples/models.py).
+  config.model = 'small_cnn'
+  config.model_kwargs = ml_collections.ConfigDict()
+
+  # Optimisation.
+  config.batch_size = 64
+  config.eval_batch_size = 512
+  config.num_epochs = 8
+  config.num_train_steps = -1  # > 0 stops early (smoke tests)
+  config.optimizer = 'sgd'  # sgd | adam | adamw | adamax
+  config.learning_rate = 0.05
+  config.momentum = 0.9
+  config.nesterov = False
+  config.weight_decay = 5e-4
+  config.lr_schedule = 'cosine'  # constant | cosine | step (after the curriculum)
+  config.step_decay_epochs = (35, 65, 95)
+  config.step_decay_factor = 0.1
+  config.warmup_init = 1e-3  # warmup regime: starts at eta0 * warmup_init
+
+  # The regime of one run (main.py) and the curriculum length k.
+  config.regime = 'lerac'
+  config.k_epochs = 2.0  # k, in epochs (converted to optimizer steps)
+  config.lerac = ml_collections.ConfigDict()
+  config.lerac.schedule = 'exponential'  # exponential|linear|log|cosine|staircase
+  config.lerac.min_scale = 1e-6  # eta_n(0) / eta0
+  config.lerac.group = 'layer'  # layer | block
+  config.lerac.block_level = 1
+  config.lerac.initial_ratios = 'geometric'  # geometric | decay
+  config.lerac.decay_factor = 0.1
+  config.lerac.staircase_factor = 10.0
+  config.lerac.steps_per_event = 0  # staircase: 0 = spread events over k
+
+  # Curriculum by Smoothing: sigma * decay ** (epoch // every_epochs).
+  config.cbs = ml_collections.ConfigDict()
+  config.cbs.sigma = 1.0
+  config.cbs.decay = 0.9
+  config.cbs.every_epochs = 2
+
+  # compare.py: regimes x seeds.
+  config.regimes = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
+                    'cbs+lerac')
+  config.seeds = (0, 1, 2)
+
+  config.seed = 0
+  config.log_every = 1
+  config.tensorboard = True
+  return config

@@ -1,0 +1,181 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Significance tests and the results table of ``compare``.
+
+* Across seeds (paired by seed: same initial weights and batch order): the
+  paired t-test (``scipy.stats.ttest_rel``) and the Wilcoxon signed-rank
+  test (``scipy.stats.wilcoxon``) on the per-seed test metric. With 3 seeds
+  the smallest possible two-sided Wilcoxon p is 0.25: treat it as a sanity
+  check, not as evidence.
+* Per example, for the same seed: McNemar's exact test
+  (``statsmodels.stats.contingency_tables.mcnemar(exact=True)``) on the test
+  predictions of a regime and of ``conventional``, as the LeRaC paper did.
+  One p-value per seed; the table shows their median.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def mcnemar_table(correct_a: np.ndarray, correct_b: np.ndarray) -> np.ndarray:
+  """The 2x2 table [[both right, only a right], [only b right, both wrong]].
+
+  Example:
+    >>> mcnemar_table(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
+    array([[1, 1],
+           [1, 1]])
+  """
+  a = np.asarray(correct_a, bool).ravel()
+  b = np.asarray(correct_b, bool).ravel()
+  if a.shape != b.shape:
+    raise ValueError(f'prediction vectors differ in length: {a.shape} vs '
+                     f'{b.shape}')
+  return np.array([[np.sum(a & b), np.sum(a & ~b)],
+                   [np.sum(~a & b), np.sum(~a & ~b)]])
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
+  """McNemar's exact test on paired per-example correctness.
+
+  The exact test is a two-sided binomial test of ``b`` successes out of
+  ``b + c`` discordant examples at p = 1/2.
+
+  Args:
+    correct_a: per-example booleans, model a right.
+    correct_b: per-example booleans, model b right (same examples).
+
+  Returns:
+    ``{'only_a': b, 'only_b': c, 'pvalue': p}``.
+  """
+  from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar  # pylint: disable=g-import-not-at-top
+  table = mcnemar_table(correct_a, correct_b)
+  only_a, only_b = int(table[0, 1]), int(table[1, 0])
+  if only_a + only_b == 0:
+    p = 1.0  # identical predictions on every example
+  else:
+    p = float(sm_mcnemar(table, exact=True).pvalue)
+  return {'only_a': only_a, 'only_b': only_b, 'pvalue': p}
+
+
+def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+  """Paired t-test and Wilcoxon signed-rank test of a vs b (paired by seed).
+
+  Returns NaN p-values where a test is undefined (fewer than 2 pairs, or all
+  differences zero).
+
+  Example:
+    >>> r = paired_tests([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    >>> math.isnan(r['t_pvalue']), r['mean_diff']
+    (True, 0.0)
+  """
+  from scipy import stats as sps  # pylint: disable=g-import-not-at-top
+  a = np.asarray(a, float)
+  b = np.asarray(b, float)
+  d = a - b
+  out = {'mean_diff': float(np.mean(d)) if len(d) else math.nan,
+         't_pvalue': math.nan, 'wilcoxon_pvalue': math.nan}
+  if len(d) < 2 or np.allclose(d, 0):
+    return out
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    if np.std(d) > 0:
+      out['t_pvalue'] = float(sps.ttest_rel(a, b).pvalue)
+    try:
+      out['wilcoxon_pvalue'] = float(sps.wilcoxon(a, b).pvalue)
+    except ValueError:
+      pass
+  return out
+
+
+def _mean_std(x):
+  x = np.asarray(x, float)
+  return float(np.mean(x)), float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def summarise(runs: Sequence[dict[str, Any]],
+              baseline: str = 'conventional') -> list[dict[str, Any]]:
+  """Per-regime statistics of ``train.train_and_evaluate`` results.
+
+  Args:
+    runs: one result dict per (regime, seed).
+    baseline: the regime the others are compared with.
+
+  Returns:
+    One row per regime (in first-seen order) with the final-epoch and the
+    best-validation-epoch test metric (mean, std, per seed), the paired
+    differences from the baseline with t-test and Wilcoxon p-values, and
+    McNemar p-values per seed (final epoch) with their median.
+  """
+  regimes = list(dict.fromkeys(r['regime'] for r in runs))
+  by = {(r['regime'], r['seed']): r for r in runs}
+  rows = []
+  for regime in regimes:
+    seeds = sorted(s for (g, s) in by if g == regime)
+    row = {'regime': regime, 'seeds': seeds, 'metric': runs[0]['metric'],
+           'higher_is_better': runs[0]['higher_is_better']}
+    for which in ('final', 'best'):
+      vals = [by[(regime, s)][which]['test'] for s in seeds]
+      mean, std = _mean_std(vals)
+      row[which] = {'per_seed': vals, 'mean': mean, 'std': std}
+      paired = [s for s in seeds if (baseline, s) in by]
+      if regime != baseline and paired:
+        row[which].update(paired_tests(
+            [by[(regime, s)][which]['test'] for s in paired],
+            [by[(baseline, s)][which]['test'] for s in paired]))
+    if regime != baseline:
+      per_seed = {}
+      for s in seeds:
+        base = by.get((baseline, s))
+        mine = by[(regime, s)]['final']['test_correct']
+        if base is not None and mine is not None:
+          per_seed[s] = mcnemar(mine, base['final']['test_correct'])
+      row['mcnemar'] = {
+          'per_seed': per_seed,
+          'median_pvalue': (float(np.median([v['pvalue'] for v in
+                                             per_seed.values()]))
+                            if per_seed else math.nan)}
+    rows.append(row)
+  return rows
+
+
+def _fmt_p(p: float) -> str:
+  if p is None or math.isnan(p):
+    return 'n/a'
+  return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
+
+
+def format_table(rows: Sequence[dict[str, Any]],
+                 baseline: str = 'conventional') -> str:
+  """A Markdown table of :func:`summarise` rows (also printed as is)."""
+  if not rows:
+    return ''
+  lm = rows[0]['metric'] == 'bpc'
+  scale, unit = (1.0, 'bpc') if lm else (100.0, 'acc %')
+  digits = 3 if lm else 2
+  head = (f'| regime | test {unit}, final epoch | diff vs {baseline} '
+          f'| paired t p | Wilcoxon p | McNemar p (median over seeds) '
+          f'| test {unit}, best-val epoch | diff (best-val) |')
+  lines = [head, '|' + '---|' * 8]
+  for r in rows:
+    f, b = r['final'], r['best']
+    cells = [r['regime'],
+             f"{f['mean'] * scale:.{digits}f} ± {f['std'] * scale:.{digits}f}"]
+    if r['regime'] == baseline:
+      cells += ['', '', '', '']
+    else:
+      cells += [f"{f.get('mean_diff', math.nan) * scale:+.{digits}f}",
+                _fmt_p(f.get('t_pvalue', math.nan)),
+                _fmt_p(f.get('wilcoxon_pvalue', math.nan)),
+                _fmt_p(r.get('mcnemar', {}).get('median_pvalue', math.nan))]
+    cells.append(
+        f"{b['mean'] * scale:.{digits}f} ± {b['std'] * scale:.{digits}f}")
+    cells.append('' if r['regime'] == baseline else
+                 f"{b.get('mean_diff', math.nan) * scale:+.{digits}f}")
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)

@@ -1,0 +1,539 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Training and evaluation of one config under one regime and seed.
+
+The regimes (``config.regime``):
+
+* ``conventional``: every layer at the base learning rate schedule.
+* ``warmup``: a global linear warm-up from ~0 to eta0 over the same k steps
+  LeRaC uses (the control reviewers asked for).
+* ``lerac``: the LeRaC curriculum (``lerac_jax.lerac``); ``lerac/linear``
+  etc. overrides ``config.lerac.schedule``.
+* ``lerac_reverse``: the same curriculum with the depth order reversed (deep
+  layers fast), a control.
+* ``cbs``: Curriculum by Smoothing (:mod:`examples.cbs`).
+* ``cbs+lerac``: both.
+
+All regimes share one base schedule as a function of the step (constant,
+cosine decay from step k on, or step decay), so the only difference between
+them is the curriculum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+import tqdm
+
+import lerac_jax
+from examples import cbs
+from examples import input_pipeline
+from examples import models
+
+REGIMES = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
+           'cbs+lerac')
+LERAC_SCHEDULES = ('exponential', 'linear', 'log', 'cosine', 'staircase')
+
+
+class TrainState(train_state.TrainState):
+  """Flax TrainState plus BatchNorm statistics and a dropout key."""
+  batch_stats: Any = None
+  rng: jax.Array | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+  """A parsed regime name: which curricula are on."""
+  name: str
+  lerac: bool = False
+  reverse: bool = False
+  warmup: bool = False
+  cbs: bool = False
+  schedule: str | None = None  # overrides config.lerac.schedule
+
+  @classmethod
+  def parse(cls, name: str) -> 'Regime':
+    """Parses e.g. ``'lerac'``, ``'lerac/linear'``, ``'cbs+lerac'``.
+
+    Example:
+      >>> Regime.parse('cbs+lerac/log')
+      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log')
+    """
+    base, _, schedule = name.partition('/')
+    parts = set(base.split('+'))
+    known = {'conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs'}
+    if not parts <= known or ('conventional' in parts and len(parts) > 1):
+      raise ValueError(f'unknown regime {name!r}; use one of {REGIMES}, '
+                       "optionally '/<lerac schedule>' after a lerac regime")
+    if schedule and schedule not in LERAC_SCHEDULES:
+      raise ValueError(f'unknown LeRaC schedule {schedule!r} in {name!r}; '
+                       f'choose from {LERAC_SCHEDULES}')
+    lerac = bool(parts & {'lerac', 'lerac_reverse'})
+    if schedule and not lerac:
+      raise ValueError(f'{name!r}: a schedule suffix needs a lerac regime')
+    return cls(name, lerac=lerac, reverse='lerac_reverse' in parts,
+               warmup='warmup' in parts, cbs='cbs' in parts,
+               schedule=schedule or None)
+
+
+# ------------------------------------------------------------- schedules
+
+
+def curriculum_steps(config: ml_collections.ConfigDict,
+                     steps_per_epoch: int) -> int:
+  """k in optimizer steps, from ``config.k_epochs`` (may be fractional)."""
+  return max(1, int(round(config.k_epochs * steps_per_epoch)))
+
+
+def total_steps(config: ml_collections.ConfigDict,
+                steps_per_epoch: int) -> int:
+  n = config.num_epochs * steps_per_epoch
+  if config.get('num_train_steps', -1) and config.num_train_steps > 0:
+    n = min(n, config.num_train_steps)
+  return n
+
+
+def create_learning_rate_fn(config: ml_collections.ConfigDict,
+                            regime: Regime,
+                            steps_per_epoch: int) -> optax.Schedule:
+  """The base (global) learning rate as a function of the step.
+
+  ``config.lr_schedule``: ``constant``; ``cosine`` (constant during the
+  curriculum, then cosine decay to 0 at the last step); ``step`` (x
+  ``step_decay_factor`` at each of ``step_decay_epochs``). The ``warmup``
+  regime multiplies it by a linear ramp from ``warmup_init`` to 1 over the
+  same k steps as LeRaC.
+
+  Args:
+    config: the experiment config.
+    regime: the parsed regime.
+    steps_per_epoch: optimizer steps per epoch.
+
+  Returns:
+    An optax schedule.
+  """
+  eta0 = config.learning_rate
+  k = curriculum_steps(config, steps_per_epoch)
+  n = config.num_epochs * steps_per_epoch
+  if config.lr_schedule == 'constant':
+    base = optax.constant_schedule(eta0)
+  elif config.lr_schedule == 'cosine':
+    base = optax.join_schedules(
+        [optax.constant_schedule(eta0),
+         optax.cosine_decay_schedule(eta0, max(1, n - k))], [k])
+  elif config.lr_schedule == 'step':
+    base = optax.piecewise_constant_schedule(
+        eta0, {int(e * steps_per_epoch): config.step_decay_factor
+               for e in config.step_decay_epochs})
+  else:
+    raise ValueError(f'unknown lr_schedule {config.lr_schedule!r}; use '
+                     'constant, cosine or step')
+  if not regime.warmup:
+    return base
+  ramp = optax.linear_schedule(config.warmup_init, 1.0, k)
+  return lambda step: base(step) * ramp(step)
+
+
+def create_optimizer(config: ml_collections.ConfigDict,
+                     learning_rate: optax.Schedule
+                     ) -> optax.GradientTransformation:
+  """sgd (with momentum), adam, adamw or adamax, with weight decay.
+
+  For sgd, adam and adamax weight decay is an L2 term added to the gradient
+  (as in PyTorch); adamw decouples it.
+  """
+  name, wd = config.optimizer, config.weight_decay
+  l2 = [optax.add_decayed_weights(wd)] if wd else []
+  if name == 'sgd':
+    return optax.chain(*l2, optax.sgd(learning_rate,
+                                      momentum=config.momentum or None,
+                                      nesterov=config.nesterov))
+  if name == 'adam':
+    return optax.chain(*l2, optax.adam(learning_rate))
+  if name == 'adamw':
+    return optax.adamw(learning_rate, weight_decay=wd)
+  if name == 'adamax':
+    return optax.chain(*l2, optax.adamax(learning_rate))
+  raise ValueError(f'unknown optimizer {name!r}; use sgd, adam, adamw, adamax')
+
+
+def lerac_kwargs(config: ml_collections.ConfigDict, regime: Regime,
+                 steps_per_epoch: int) -> dict[str, Any]:
+  """Keyword arguments for ``lerac_jax.lerac`` / ``current_scales``."""
+  c = config.lerac
+  kwargs = dict(
+      curriculum_steps=curriculum_steps(config, steps_per_epoch),
+      schedule=regime.schedule or c.schedule,
+      min_scale=c.min_scale,
+      initial_ratios=c.initial_ratios,
+      decay_factor=c.decay_factor,
+      staircase_factor=c.staircase_factor,
+  )
+  if c.get('steps_per_event', 0):
+    kwargs['steps_per_event'] = c.steps_per_event
+  return kwargs
+
+
+# ----------------------------------------------------------------- setup
+
+
+@dataclasses.dataclass
+class Setup:
+  """Everything built once per (config, regime) and shared by all seeds."""
+  config: ml_collections.ConfigDict
+  regime: Regime
+  dataset: input_pipeline.Dataset
+  model: Any
+  depths: lerac_jax.Depths
+  tx: optax.GradientTransformation
+  learning_rate_fn: optax.Schedule
+  scales_fn: Callable[[Any], jax.Array]
+  steps_per_epoch: int
+  total_steps: int
+  train_step: Callable[..., Any]
+  eval_step: Callable[..., Any]
+
+
+def sample_input(dataset: input_pipeline.Dataset) -> jax.ShapeDtypeStruct:
+  x = dataset.train[0]
+  return jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype)
+
+
+def create_model(config: ml_collections.ConfigDict,
+                 dataset: input_pipeline.Dataset):
+  return models.create_model(config.model, dataset.num_classes,
+                             **config.get('model_kwargs', {}))
+
+
+def _cross_entropy(logits, labels):
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def make_train_step(model, tx, learning_rate_fn, scales_fn, use_cbs):
+  """A jitted step: (state, x, y, sigma) -> (state, metrics)."""
+
+  def train_step(state, x, y, sigma):
+    dropout_rng = jax.random.fold_in(state.rng, state.step)
+
+    def loss_fn(params):
+      logits, updates = model.apply(
+          {'params': params, 'batch_stats': state.batch_stats}, x,
+          train=True, sigma=sigma if use_cbs else None,
+          rngs={'dropout': dropout_rng}, mutable=['batch_stats'])
+      loss = _cross_entropy(logits, y).mean()
+      return loss, (logits, updates)
+
+    grads, (logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+    loss = _cross_entropy(logits, y).mean()
+    metrics = {
+        'loss': loss,
+        'accuracy': jnp.mean(jnp.argmax(logits, -1) == y),
+        # The rates this very update uses: base lr and per-depth multipliers
+        # read back from the optimizer state.
+        'lr': jnp.asarray(learning_rate_fn(state.step), jnp.float32),
+        'scales': scales_fn(state.opt_state),
+    }
+    state = state.apply_gradients(
+        grads=grads, batch_stats=updates.get('batch_stats', {}))
+    return state, metrics
+
+  del tx  # lives in the state
+  return jax.jit(train_step)
+
+
+def make_eval_step(model, use_cbs):
+  """A jitted eval: (state, x, y, sigma) -> per-example loss and correct."""
+
+  def eval_step(state, x, y, sigma):
+    logits = model.apply(
+        {'params': state.params, 'batch_stats': state.batch_stats}, x,
+        train=False, sigma=sigma if use_cbs else None)
+    loss = _cross_entropy(logits, y)
+    correct = jnp.argmax(logits, -1) == y
+    return loss, correct
+
+  return jax.jit(eval_step)
+
+
+def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
+                 dataset: input_pipeline.Dataset | None = None) -> Setup:
+  """Builds the model, depths, optimizer and jitted steps for one regime."""
+  if isinstance(regime, str):
+    regime = Regime.parse(regime)
+  if dataset is None:
+    dataset = load_dataset(config)
+  model = create_model(config, dataset)
+  spe = input_pipeline.steps_per_epoch(len(dataset.train[0]),
+                                       config.batch_size)
+  depths = lerac_jax.depths_from_model(
+      model, sample_input(dataset), group=config.lerac.group,
+      block_level=config.lerac.block_level)
+  if regime.reverse:
+    depths = depths.reversed()
+  lr_fn = create_learning_rate_fn(config, regime, spe)
+  tx = create_optimizer(config, lr_fn)
+  if regime.lerac:
+    kwargs = lerac_kwargs(config, regime, spe)
+    tx = lerac_jax.lerac(tx, depths, **kwargs)
+    # Logged in forward depth order (column j = j-th layer from the input),
+    # also for the reversed control, whose depth 0 is the head.
+    order = slice(None, None, -1) if regime.reverse else slice(None)
+    scales_fn = lambda opt_state: lerac_jax.current_scales(
+        opt_state, depths, **kwargs)[order]
+  else:
+    n = depths.num_depths
+    scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)
+  return Setup(
+      config=config, regime=regime, dataset=dataset, model=model,
+      depths=depths, tx=tx, learning_rate_fn=lr_fn, scales_fn=scales_fn,
+      steps_per_epoch=spe, total_steps=total_steps(config, spe),
+      train_step=make_train_step(model, tx, lr_fn, scales_fn, regime.cbs),
+      eval_step=make_eval_step(model, regime.cbs))
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
+  """Loads ``config.dataset`` (see :func:`examples.input_pipeline.load`)."""
+  kwargs = {}
+  if config.get('max_train_examples', 0):
+    kwargs['max_train_examples'] = config.max_train_examples
+  if config.dataset == 'pydoc_text':
+    kwargs['seq_len'] = config.seq_len
+  elif config.dataset not in ('digits', 'fashion_mnist'):
+    kwargs['reader'] = config.get('tfds_reader', 'auto')
+    if config.get('max_test_examples', 0):
+      kwargs['max_test_examples'] = config.max_test_examples
+  return input_pipeline.load(
+      config.dataset, data_dir=config.get('data_dir') or None,
+      download=config.get('download', False),
+      validation_fraction=config.validation_fraction, **kwargs)
+
+
+# Initial variables per (model, input, seed): every regime of a seed starts
+# from the same weights, and the init is computed (and compiled) once.
+_INIT_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
+def init_variables(model, sample: jax.ShapeDtypeStruct, rng: jax.Array):
+  key = (repr(model), sample.shape, str(sample.dtype),
+         tuple(np.asarray(jax.random.key_data(rng)).ravel().tolist()))
+  if key not in _INIT_CACHE:
+    x = jnp.zeros(sample.shape, sample.dtype)
+    if len(_INIT_CACHE) > 32:  # bound the memory of long sweeps
+      _INIT_CACHE.clear()
+    _INIT_CACHE[key] = model.init({'params': rng, 'dropout': rng}, x)
+  return _INIT_CACHE[key]
+
+
+def create_train_state(setup: Setup, seed: int) -> TrainState:
+  """Initial state; the weights depend only on the model and the seed."""
+  rng = jax.random.key(seed)
+  init_rng, dropout_rng = jax.random.split(rng)
+  variables = init_variables(setup.model, sample_input(setup.dataset),
+                             init_rng)
+  return TrainState.create(
+      apply_fn=setup.model.apply, params=variables['params'],
+      batch_stats=variables.get('batch_stats', {}), tx=setup.tx,
+      rng=dropout_rng)
+
+
+# ------------------------------------------------------------ evaluation
+
+
+def evaluate(setup: Setup, state: TrainState, split: tuple[np.ndarray,
+                                                           np.ndarray],
+             sigma: float) -> dict[str, Any]:
+  """Loss, accuracy (and bits per character) on a split.
+
+  Batches are padded to a fixed size so evaluation compiles once.
+
+  Returns:
+    A dict with ``loss``, ``accuracy``, ``bpc`` (language models) and
+    ``correct``, the per-example (per character for LMs) booleans.
+  """
+  x, y = split
+  bs = setup.config.get('eval_batch_size', 512)
+  losses, corrects = [], []
+  for i in range(0, len(x), bs):
+    xb, yb = x[i:i + bs], y[i:i + bs]
+    n = len(xb)
+    if n < bs:  # pad to one common shape, so evaluation compiles once
+      pad = [(0, bs - n)] + [(0, 0)] * (xb.ndim - 1)
+      xb, yb = np.pad(xb, pad), np.pad(yb, pad[:yb.ndim])
+    loss, correct = setup.eval_step(state, xb, yb, jnp.float32(sigma))
+    losses.append(np.asarray(loss)[:n])
+    corrects.append(np.asarray(correct)[:n])
+  loss = np.concatenate(losses)
+  correct = np.concatenate(corrects)
+  out = {'loss': float(loss.mean()), 'accuracy': float(correct.mean()),
+         'correct': correct.reshape(-1)}
+  if setup.dataset.task == 'lm':
+    out['bpc'] = out['loss'] / math.log(2)
+  return out
+
+
+def primary_metric(task: str) -> tuple[str, bool]:
+  """The reported metric and whether higher is better."""
+  return ('bpc', False) if task == 'lm' else ('accuracy', True)
+
+
+# --------------------------------------------------------------- logging
+
+
+class RunLogger:
+  """Per-step JSONL and TensorBoard (tensorboardX) logs of one run."""
+
+  def __init__(self, workdir: str | None, tensorboard: bool = True):
+    self.workdir = workdir
+    self.writer = None
+    self._steps = self._evals = None
+    if workdir:
+      os.makedirs(workdir, exist_ok=True)
+      self._steps = open(os.path.join(workdir, 'steps.jsonl'), 'w')
+      self._evals = open(os.path.join(workdir, 'eval.jsonl'), 'w')
+      if tensorboard:
+        from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+        self.writer = SummaryWriter(workdir)
+
+  def steps(self, records: list[dict[str, Any]]) -> None:
+    for r in records:
+      if self._steps:
+        self._steps.write(json.dumps(r) + '\n')
+      if self.writer:
+        s = r['step']
+        self.writer.add_scalar('train/loss', r['loss'], s)
+        self.writer.add_scalar('train/accuracy', r['accuracy'], s)
+        self.writer.add_scalar('lr/base', r['lr'], s)
+        for j, m in enumerate(r['scales']):
+          self.writer.add_scalar(f'lr/depth_{j:02d}', r['lr'] * m, s)
+
+  def eval(self, record: dict[str, Any]) -> None:
+    if self._evals:
+      self._evals.write(json.dumps(record) + '\n')
+    if self.writer:
+      for k, v in record.items():
+        if k not in ('step', 'epoch') and isinstance(v, (int, float)):
+          self.writer.add_scalar(k.replace('_', '/', 1), v, record['step'])
+
+  def close(self) -> None:
+    for f in (self._steps, self._evals):
+      if f:
+        f.close()
+    if self.writer:
+      self.writer.close()
+
+
+# ------------------------------------------------------------- training
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str | None = None,
+                       setup: Setup | None = None,
+                       seed: int | None = None,
+                       progress: bool = True) -> dict[str, Any]:
+  """Trains one regime with one seed and evaluates it after every epoch.
+
+  Args:
+    config: the experiment config (``config.regime``, ``config.seed``).
+    workdir: where to write ``steps.jsonl``, ``eval.jsonl`` and TensorBoard
+      events; None writes nothing.
+    setup: a prebuilt :class:`Setup` (shares compiled steps across seeds).
+    seed: overrides ``config.seed``.
+    progress: show a tqdm progress bar.
+
+  Returns:
+    A dict with the regime, seed, per-epoch ``history`` (validation and test
+    metrics), ``final`` and ``best`` (best validation epoch) metrics with
+    per-example test correctness, the per-step base lr and per-depth
+    multipliers, and the wall time.
+  """
+  if setup is None:
+    setup = create_setup(config, config.regime)
+  seed = config.seed if seed is None else seed
+  data = setup.dataset
+  metric, higher = primary_metric(data.task)
+  logger = RunLogger(workdir, config.get('tensorboard', True))
+  state = create_train_state(setup, seed)
+  data_rng = np.random.default_rng(seed)
+  c = config.cbs
+  t0 = time.time()
+  step, history, lr_log = 0, [], {'step': [], 'lr': [], 'scales': []}
+  best = None
+
+  def run_eval(epoch, sigma):
+    nonlocal best
+    val = evaluate(setup, state, data.validation, sigma)
+    test = evaluate(setup, state, data.test, sigma)
+    record = {'step': step, 'epoch': epoch,
+              **{f'val_{k}': v for k, v in val.items() if k != 'correct'},
+              **{f'test_{k}': v for k, v in test.items() if k != 'correct'}}
+    if setup.regime.cbs:
+      record['cbs_sigma'] = sigma
+    history.append(record)
+    logger.eval(record)
+    better = best is None or (
+        val[metric] > best['val'] if higher else val[metric] < best['val'])
+    if epoch > 0 and better:
+      best = {'epoch': epoch, 'step': step, 'val': val[metric],
+              'test': test[metric], 'test_correct': test['correct']}
+    return test
+
+  run_eval(0, cbs.sigma_at_epoch(0, c.sigma, c.decay, c.every_epochs))
+  bar = tqdm.tqdm(total=setup.total_steps, disable=not progress, leave=False,
+                  desc=f'{setup.regime.name} seed {seed}')
+  epoch = 0
+  test = None
+  while step < setup.total_steps:
+    sigma = cbs.sigma_at_epoch(epoch, c.sigma, c.decay, c.every_epochs)
+    records = []
+    for x, y in input_pipeline.batches(*data.train, config.batch_size,
+                                       data_rng):
+      if step >= setup.total_steps:
+        break
+      state, m = setup.train_step(state, x, y, jnp.float32(sigma))
+      records.append(m)
+      step += 1
+      bar.update(1)
+    epoch += 1
+    records = jax.device_get(records)
+    out = []
+    for i, m in enumerate(records):
+      s = step - len(records) + i
+      if s % config.get('log_every', 1) == 0:
+        out.append({'step': s, 'epoch': epoch - 1, 'loss': float(m['loss']),
+                    'accuracy': float(m['accuracy']), 'lr': float(m['lr']),
+                    'scales': [float(v) for v in m['scales']]})
+        lr_log['step'].append(s)
+        lr_log['lr'].append(out[-1]['lr'])
+        lr_log['scales'].append(out[-1]['scales'])
+    logger.steps(out)
+    test = run_eval(epoch, sigma)
+    bar.set_postfix({f'val_{metric}': f"{history[-1][f'val_{metric}']:.4f}"})
+  bar.close()
+  logger.close()
+  if best is None:  # no epoch finished (num_train_steps=0)
+    best = {'epoch': 0, 'step': 0, 'val': history[-1][f'val_{metric}'],
+            'test': history[-1][f'test_{metric}'], 'test_correct': None}
+  final = history[-1]
+  return {
+      'regime': setup.regime.name, 'seed': seed, 'metric': metric,
+      'higher_is_better': higher, 'steps': step, 'epochs': epoch,
+      'steps_per_epoch': setup.steps_per_epoch,
+      'num_depths': setup.depths.num_depths,
+      'final': {'val': final[f'val_{metric}'],
+                'test': final[f'test_{metric}'],
+                'test_correct': test['correct'] if test else None},
+      'best': best, 'history': history, 'lr_log': lr_log,
+      'wall_time': time.time() - t0,
+  }
