@@ -273,6 +273,7 @@ def load_pydoc_text(seq_len: int = 64, validation_fraction: float = 0.05,
 
 
 def _tfds_example_to_arrays(examples, image_key, label_key):
+  examples = list(examples)
   images = np.stack([np.asarray(e[image_key]) for e in examples])
   labels = np.asarray([int(e[label_key]) for e in examples], np.int32)
   return images, labels

@@ -1,0 +1,53 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+r"""Trains one config under one regime and seed (flax/examples style).
+
+    python -m examples.main --workdir=/tmp/lerac_digits \
+        --config=examples/configs/default.py --config.regime=lerac
+
+Any field can be overridden with ``--config.<field>=<value>``. Writes
+``steps.jsonl``, ``eval.jsonl``, TensorBoard events and ``result.json`` to
+``--workdir``. To compare regimes over seeds use ``python -m
+examples.compare``.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('workdir', None, 'Directory for logs and result.json.')
+config_flags.DEFINE_config_file(
+    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
+    'Training configuration file.', lock_config=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  from examples import train  # pylint: disable=g-import-not-at-top
+  config = FLAGS.config
+  result = train.train_and_evaluate(config, FLAGS.workdir)
+  metric = result['metric']
+  print(f"{result['regime']} seed {result['seed']}: test {metric} "
+        f"{result['final']['test']:.4f} after {result['epochs']} epochs "
+        f"({result['steps']} steps); best validation epoch "
+        f"{result['best']['epoch']}: test {metric} "
+        f"{result['best']['test']:.4f}")
+  if FLAGS.workdir:
+    summary = {k: v for k, v in result.items() if k != 'lr_log'}
+    summary['final'] = {k: v for k, v in result['final'].items()
+                        if k != 'test_correct'}
+    summary['best'] = {k: v for k, v in result['best'].items()
+                       if k != 'test_correct'}
+    with open(os.path.join(FLAGS.workdir, 'result.json'), 'w') as f:
+      json.dump(summary, f, indent=1)
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)
