@@ -1,0 +1,182 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Tests of examples/train.py, the configs and the compare program."""
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from examples import compare
+from examples import train
+from examples.configs import default
+
+CONFIG_DIR = os.path.join(os.path.dirname(compare.__file__), 'configs')
+
+
+def test_regime_parsing():
+  r = train.Regime.parse('cbs+lerac')
+  assert r.cbs and r.lerac and not r.reverse and not r.warmup
+  assert train.Regime.parse('lerac_reverse').reverse
+  assert train.Regime.parse('lerac/linear').schedule == 'linear'
+  for bad in ('adam', 'lerac/quadratic', 'warmup/linear',
+              'conventional+lerac'):
+    with pytest.raises(ValueError):
+      train.Regime.parse(bad)
+
+
+def test_learning_rate_schedules():
+  c = default.get_config()
+  c.num_epochs, c.k_epochs, c.learning_rate = 10, 2.0, 0.1
+  spe = 10  # k = 20 steps, 100 steps in all
+  conv = train.create_learning_rate_fn(c, train.Regime.parse('lerac'), spe)
+  warm = train.create_learning_rate_fn(c, train.Regime.parse('warmup'), spe)
+  # Cosine: constant during the curriculum, then decays to 0 at the end.
+  assert float(conv(0)) == pytest.approx(0.1)
+  assert float(conv(20)) == pytest.approx(0.1)
+  assert float(conv(60)) == pytest.approx(0.05, rel=1e-5)
+  assert float(conv(100)) == pytest.approx(0.0, abs=1e-7)
+  # Warm-up: linear from eta0 * warmup_init to eta0 over the same k.
+  assert float(warm(0)) == pytest.approx(0.1 * c.warmup_init, rel=1e-4)
+  assert float(warm(10)) == pytest.approx(0.1 * (1 + c.warmup_init) / 2,
+                                         rel=1e-5)
+  assert float(warm(20)) == pytest.approx(0.1)
+  assert float(warm(60)) == pytest.approx(float(conv(60)))
+  c.lr_schedule, c.step_decay_epochs = 'step', (3, 6)
+  step = train.create_learning_rate_fn(c, train.Regime.parse('lerac'), spe)
+  assert [round(float(step(s)), 6) for s in (29, 30, 60)] == [0.1, 0.01,
+                                                               0.001]
+
+
+@pytest.mark.parametrize('name', ['sgd', 'adam', 'adamw', 'adamax'])
+def test_optimizers_build(name):
+  c = default.get_config()
+  c.optimizer = name
+  tx = train.create_optimizer(c, 0.1)
+  params = {'w': np.ones(3, np.float32)}
+  updates, _ = tx.update(params, tx.init(params), params)
+  assert np.all(np.asarray(updates['w']) < 0)
+
+
+def test_compare_two_epoch_smoke(tmp_path):
+  out = str(tmp_path / 'cmp')
+  results = compare.main([
+      '--epochs', '2', '--seeds', '2', '--k_epochs', '1',
+      '--regimes', 'conventional,lerac_reverse,cbs+lerac', '--out', out,
+      '--no_progress'])
+  for f in ('results.json', 'results.md', 'lr_curves.png',
+            'learning_curves.png', 'config.json', 'depths.txt'):
+    assert os.path.getsize(os.path.join(out, f)) > 0, f
+  with open(os.path.join(out, 'results.json')) as f:
+    saved = json.load(f)
+  assert saved['table'] == results['table']
+  assert [r['regime'] for r in saved['table']] == [
+      'conventional', 'lerac_reverse', 'cbs+lerac']
+  assert len(saved['runs']) == 6
+  for row in saved['table']:
+    assert 0.1 < row['final']['mean'] <= 1.0
+    assert len(row['final']['per_seed']) == 2
+    if row['regime'] != 'conventional':
+      assert set(row['mcnemar']['per_seed']) == {'0', '1'}
+      assert 0 <= row['mcnemar']['median_pvalue'] <= 1
+  with open(os.path.join(out, 'results.md')) as f:
+    assert '| cbs+lerac |' in f.read()
+  run_dir = os.path.join(out, 'runs')
+  assert any(n.startswith('events.out.tfevents')
+             for n in os.listdir(os.path.join(run_dir, 'conventional',
+                                              'seed_0')))
+  min_scale = default.get_config().lerac.min_scale
+
+  def first_and_last(regime):
+    with open(os.path.join(run_dir, regime, 'seed_0', 'steps.jsonl')) as f:
+      rows = [json.loads(line) for line in f]
+    return rows[0], rows[-1], len(rows)
+
+  first, last, n = first_and_last('cbs+lerac')
+  assert n == 2 * saved['steps_per_epoch']
+  # Logged in forward depth order: input at eta0, head at min_scale; all
+  # at 1 once the curriculum (1 epoch) is over.
+  assert first['scales'][0] == 1.0
+  assert first['scales'][-1] == pytest.approx(min_scale, rel=1e-4)
+  assert all(s == 1.0 for s in last['scales'])
+  first, _, _ = first_and_last('lerac_reverse')
+  assert first['scales'][0] == pytest.approx(min_scale, rel=1e-4)
+  assert first['scales'][-1] == 1.0
+  first, _, _ = first_and_last('conventional')
+  assert all(s == 1.0 for s in first['scales'])
+  with open(os.path.join(run_dir, 'cbs+lerac', 'seed_0', 'eval.jsonl')) as f:
+    evals = [json.loads(line) for line in f]
+  assert [e['epoch'] for e in evals] == [0, 1, 2]
+  assert evals[0]['cbs_sigma'] == 1.0
+
+
+def test_char_lm_reports_bits_per_character():
+  c = compare.load_config('char_lm')
+  c.model_kwargs.dim, c.model_kwargs.depth = 16, 1
+  c.max_train_examples, c.num_epochs = 64, 1
+  c.regime, c.tensorboard = 'cbs+lerac', False
+  result = train.train_and_evaluate(c, progress=False)
+  assert result['metric'] == 'bpc' and not result['higher_is_better']
+  # Untrained-ish model: near log2(vocab) bits, certainly finite.
+  assert 1.0 < result['final']['test'] < math.log2(103) + 1
+  assert result['final']['test_correct'].ndim == 1
+
+
+@pytest.mark.parametrize('name', sorted(
+    f[:-3] for f in os.listdir(CONFIG_DIR)
+    if f.endswith('.py') and not f.startswith('_')))
+def test_every_config_loads(name):
+  c = compare.load_config(name)
+  assert c.model and c.dataset and c.regimes
+  for r in c.regimes:
+    train.Regime.parse(r)
+
+
+def test_paper_configs_follow_table_1():
+  c10 = compare.load_config('cifar10_resnet18')
+  c100 = compare.load_config('cifar100_resnet18')
+  for c in (c10, c100):
+    assert (c.model, c.optimizer, c.batch_size, c.num_epochs) == (
+        'resnet18', 'sgd', 64, 200)
+    assert c.learning_rate == 0.1 and c.momentum == 0.9
+    assert c.lerac.schedule == 'exponential'
+    assert c.learning_rate * c.lerac.min_scale == pytest.approx(1e-8)
+    assert (c.cbs.sigma, c.cbs.decay) == (1.0, 0.9)
+    assert 2 <= c.cbs.every_epochs <= 5
+  assert (c10.dataset, c10.k_epochs) == ('cifar10', 5.0)
+  assert (c100.dataset, c100.k_epochs) == ('cifar100', 6.0)
+
+
+def _mock_paper_setup(name, tfds):
+  c = compare.load_config(name)
+  c.tfds_reader = 'data_source'  # mock data is not "prepared" on disk
+  with tfds.testing.mock_data(num_examples=24):
+    dataset = train.load_dataset(c)
+  return c, dataset
+
+
+@pytest.mark.parametrize('name', ['cifar10_resnet18', 'cifar100_resnet18'])
+def test_paper_configs_build_on_mock_data(name):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  c, dataset = _mock_paper_setup(name, tfds)
+  assert dataset.input_shape == (32, 32, 3)
+  assert dataset.num_classes == (10 if name == 'cifar10_resnet18' else 100)
+  setup = train.create_setup(c, 'cbs+lerac', dataset)
+  assert setup.depths.num_depths == 10  # stem, 8 blocks, head
+  assert setup.total_steps == 200  # 1 step per epoch on 21 mock examples
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['cifar10_resnet18'])
+def test_paper_config_one_step_on_mock_data(name):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  c, dataset = _mock_paper_setup(name, tfds)
+  c.num_train_steps, c.eval_batch_size, c.tensorboard = 1, 8, False
+  result = train.train_and_evaluate(
+      c, setup=train.create_setup(c, 'cbs+lerac', dataset), progress=False)
+  assert result['steps'] == 1 and result['num_depths'] == 10
+  assert np.isfinite(result['final']['val'])
+  assert jax.device_count() >= 1
