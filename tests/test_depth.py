@@ -198,7 +198,7 @@ def test_nnx_optimizer_init_and_update_paths():
   opt = nnx.Optimizer(model, lerac_jax.lerac(optax.sgd(1.0), depths, **kw),
                       wrt=nnx.Param)
   def snapshot():
-    return jax.tree.map(np.array, nnx.state(model, nnx.Param).to_pure_dict())
+    return jax.tree.map(np.array, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
   before = snapshot()
   grads = jax.tree.map(jnp.ones_like, nnx.state(model, nnx.Param))
@@ -373,3 +373,64 @@ def test_describe_table():
   assert row["a_first/kernel"] == ["0", "1", "1"]
   assert row["c_head/kernel"] == ["3", "1e-06", "0.001"]
   assert "4 depths" in lines[-1]
+
+
+class NNXBlock(nnx.Module):
+
+  def __init__(self, rngs):
+    self.norm = nnx.LayerNorm(8, rngs=rngs)
+    self.fc1 = nnx.Linear(8, 16, rngs=rngs)
+    self.fc2 = nnx.Linear(16, 8, rngs=rngs)
+
+  def __call__(self, x):
+    return x + self.fc2(nnx.gelu(self.fc1(self.norm(x))))
+
+
+class NNXScanned(nnx.Module):
+  """Layers built with nnx.vmap and run with nnx.scan."""
+
+  def __init__(self, rngs, n=5):
+    self.embed = nnx.Linear(8, 8, rngs=rngs)
+
+    @nnx.split_rngs(splits=n)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs):
+      return NNXBlock(rngs)
+
+    self.layers = make(rngs)
+    self.head = nnx.Linear(8, 3, rngs=rngs)
+
+  def __call__(self, x):
+    @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+    def body(x, block):
+      return block(x)
+    return self.head(body(self.embed(x), self.layers))
+
+
+class NNXLoop(nnx.Module):
+
+  def __init__(self, rngs, n=5):
+    self.embed = nnx.Linear(8, 8, rngs=rngs)
+    self.layers = nnx.List([NNXBlock(rngs) for _ in range(n)])
+    self.head = nnx.Linear(8, 3, rngs=rngs)
+
+  def __call__(self, x):
+    x = self.embed(x)
+    for block in self.layers:
+      x = block(x)
+    return self.head(x)
+
+
+def test_nnx_scan_matches_python_loop():
+  scanned, loop = NNXScanned(nnx.Rngs(0)), NNXLoop(nnx.Rngs(0))
+  d_scan = lerac_jax.depths_from_model(scanned, X)
+  d_loop = lerac_jax.depths_from_model(loop, X)
+  assert d_scan.num_depths == d_loop.num_depths == 1 + 2 * 5 + 1
+  assert d_scan.table["layers/fc1/kernel"] == lerac_jax.Stacked(
+      (1, 3, 5, 7, 9), 0)
+  m_scan = multipliers(d_scan, nnx.to_pure_dict(nnx.state(scanned, nnx.Param)))
+  m_loop = multipliers(d_loop, nnx.to_pure_dict(nnx.state(loop, nnx.Param)))
+  for i in range(5):
+    for module, leaf in (("norm", "scale"), ("fc1", "kernel"), ("fc2", "bias")):
+      np.testing.assert_allclose(m_scan["layers"][module][leaf][i],
+                                 m_loop["layers"][i][module][leaf], rtol=1e-6)
