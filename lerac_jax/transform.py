@@ -263,7 +263,9 @@ def find_count(opt_state: Any) -> jax.Array:
           "No LeracState found in the optimizer state; was it built with "
           "lerac_jax.lerac or scale_by_lerac?"
       )
-  return jnp.asarray(getattr(count, "value", count))
+  if hasattr(count, "get_value"):  # an nnx.Optimizer state variable
+    count = count.get_value()
+  return jnp.asarray(count)
 
 
 def current_scales(opt_state: Any, depths: Any, **kwargs: Any) -> jax.Array:
