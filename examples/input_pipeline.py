@@ -272,32 +272,44 @@ def load_pydoc_text(seq_len: int = 64, validation_fraction: float = 0.05,
 # ------------------------------------------------------------------ TFDS
 
 
-def _tfds_example_to_arrays(examples, image_key, label_key):
+def _resize(image: np.ndarray, size: int | None) -> np.ndarray:
+  if not size or image.shape[:2] == (size, size):
+    return image
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  squeeze = image.ndim == 3 and image.shape[-1] == 1
+  pil = Image.fromarray(image[..., 0] if squeeze else image)
+  out = np.asarray(pil.resize((size, size), Image.BILINEAR))
+  return out[..., None] if squeeze else out
+
+
+def _tfds_example_to_arrays(examples, image_key, label_key, image_size=None):
   examples = list(examples)
-  images = np.stack([np.asarray(e[image_key]) for e in examples])
+  images = np.stack([_resize(np.asarray(e[image_key]), image_size)
+                     for e in examples])
   labels = np.asarray([int(e[label_key]) for e in examples], np.int32)
   return images, labels
 
 
 def _read_with_data_source(name, split, data_dir, download, image_key,
-                           label_key, limit=None):
+                           label_key, limit=None, image_size=None):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   src = tfds.data_source(name, split=split, data_dir=data_dir,
                          download=download)
   n = len(src) if limit is None else min(limit, len(src))
   # src[i], not __getitems__: the latter fails under tfds.testing.mock_data.
   return _tfds_example_to_arrays((src[i] for i in range(n)), image_key,
-                                 label_key)
+                                 label_key, image_size)
 
 
 def _read_with_load(name, split, data_dir, download, image_key, label_key,
-                    limit=None):
+                    limit=None, image_size=None):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   ds = tfds.load(name, split=split, data_dir=data_dir, download=download)
   if limit is not None:
     ds = ds.take(limit)
   # Iterate instead of batch_size=-1, which aborts the process under mocks.
-  return _tfds_example_to_arrays(tfds.as_numpy(ds), image_key, label_key)
+  return _tfds_example_to_arrays(tfds.as_numpy(ds), image_key, label_key,
+                                 image_size)
 
 
 def tensorflow_available() -> bool:
@@ -370,7 +382,8 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = False,
               image_key: str = 'image', label_key: str = 'label',
               train_split: str = 'train', test_split: str = 'test',
               max_train_examples: int | None = None,
-              max_test_examples: int | None = None) -> Dataset:
+              max_test_examples: int | None = None,
+              image_size: int | None = None) -> Dataset:
   """Any TFDS image classification dataset, as numpy arrays.
 
   Args:
@@ -386,6 +399,8 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = False,
     test_split: split reported as test.
     max_train_examples: read at most this many training examples.
     max_test_examples: read at most this many test examples.
+    image_size: resize every image to (image_size, image_size) (bilinear);
+      needed for datasets of mixed sizes such as ``imagenette``.
 
   Returns:
     A :class:`Dataset` with float32 images in [-1, 1].
@@ -398,9 +413,9 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = False,
   info = tfds.builder(name, data_dir=data_dir).info
   num_classes = info.features[label_key].num_classes
   x, y = read(name, train_split, data_dir, download, image_key, label_key,
-              max_train_examples)
+              max_train_examples, image_size)
   xt, yt = read(name, test_split, data_dir, download, image_key, label_key,
-                max_test_examples)
+                max_test_examples, image_size)
   train, val = split_validation(_normalise_images(x, 255.0), y,
                                 validation_fraction)
   return Dataset(name, 'classification', train, val,

@@ -314,6 +314,8 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
     kwargs['reader'] = config.get('tfds_reader', 'auto')
     if config.get('max_test_examples', 0):
       kwargs['max_test_examples'] = config.max_test_examples
+    if config.get('image_size', 0):
+      kwargs['image_size'] = config.image_size
   return input_pipeline.load(
       config.dataset, data_dir=config.get('data_dir') or None,
       download=config.get('download', False),

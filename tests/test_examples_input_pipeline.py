@@ -134,6 +134,12 @@ def test_cifar10_through_data_source_under_mock_data():
   assert ds.train[0].dtype == np.float32
 
 
+def test_tfds_images_can_be_resized():
+  with tfds.testing.mock_data(num_examples=4):
+    ds = ip.load('cifar10', reader='data_source', image_size=16)
+  assert ds.input_shape == (16, 16, 3)
+
+
 class DigitsBuilder(tfds.core.GeneratorBasedBuilder):
   """Real sklearn digits written as a TFDS dataset (test helper)."""
 

@@ -20,6 +20,7 @@ def get_config():
   config.validation_fraction = 0.1
   config.max_train_examples = 0  # 0 = all
   config.max_test_examples = 0  # 0 = all (TFDS only)
+  config.image_size = 0  # TFDS only: resize to this square size (0 = keep)
   config.seq_len = 64  # pydoc_text only
 
   # Model (see examples/models.py).
