@@ -316,10 +316,14 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
       kwargs['max_test_examples'] = config.max_test_examples
     if config.get('image_size', 0):
       kwargs['image_size'] = config.image_size
-  return input_pipeline.load(
+  dataset = input_pipeline.load(
       config.dataset, data_dir=config.get('data_dir') or None,
       download=config.get('download', False),
       validation_fraction=config.validation_fraction, **kwargs)
+  n = config.get('max_validation_examples', 0)
+  if n:  # the split is already a random permutation: keep its first n
+    dataset.validation = tuple(a[:n] for a in dataset.validation)
+  return dataset
 
 
 # Initial variables per (model, input, seed): every regime of a seed starts
@@ -473,25 +477,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   step, history, lr_log = 0, [], {'step': [], 'lr': [], 'scales': []}
   best = None
 
-  def run_eval(epoch, sigma):
+  def run_eval(epoch, sigma, final):
     nonlocal best
     val = evaluate(setup, state, data.validation, sigma)
-    test = evaluate(setup, state, data.test, sigma)
+    better = epoch > 0 and (best is None or (
+        val[metric] > best['val'] if higher else val[metric] < best['val']))
+    # The test split is needed only at the end and when validation improves
+    # (for the best-validation-epoch result); every epoch if asked.
+    test = None
+    if final or better or config.get('eval_test_every_epoch', True):
+      test = evaluate(setup, state, data.test, sigma)
     record = {'step': step, 'epoch': epoch,
-              **{f'val_{k}': v for k, v in val.items() if k != 'correct'},
-              **{f'test_{k}': v for k, v in test.items() if k != 'correct'}}
+              **{f'val_{k}': v for k, v in val.items() if k != 'correct'}}
+    if test is not None:
+      record.update(
+          {f'test_{k}': v for k, v in test.items() if k != 'correct'})
     if setup.regime.cbs:
       record['cbs_sigma'] = sigma
     history.append(record)
     logger.eval(record)
-    better = best is None or (
-        val[metric] > best['val'] if higher else val[metric] < best['val'])
-    if epoch > 0 and better:
+    if better:
       best = {'epoch': epoch, 'step': step, 'val': val[metric],
               'test': test[metric], 'test_correct': test['correct']}
     return test
 
-  run_eval(0, cbs.sigma_at_epoch(0, c.sigma, c.decay, c.every_epochs))
+  run_eval(0, cbs.sigma_at_epoch(0, c.sigma, c.decay, c.every_epochs),
+           setup.total_steps == 0)
   bar = tqdm.tqdm(total=setup.total_steps, disable=not progress, leave=False,
                   desc=f'{setup.regime.name} seed {seed}')
   epoch = 0
@@ -520,7 +531,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         lr_log['lr'].append(out[-1]['lr'])
         lr_log['scales'].append(out[-1]['scales'])
     logger.steps(out)
-    test = run_eval(epoch, sigma)
+    test = run_eval(epoch, sigma, step >= setup.total_steps)
     bar.set_postfix({f'val_{metric}': f"{history[-1][f'val_{metric}']:.4f}"})
   bar.close()
   logger.close()

@@ -19,6 +19,7 @@ def get_config():
   config.tfds_reader = 'auto'  # auto | data_source | load
   config.validation_fraction = 0.1
   config.max_train_examples = 0  # 0 = all
+  config.max_validation_examples = 0  # 0 = all of the held-out split
   config.max_test_examples = 0  # 0 = all (TFDS only)
   config.image_size = 0  # TFDS only: resize to this square size (0 = keep)
   config.seq_len = 64  # pydoc_text only
@@ -68,5 +69,7 @@ def get_config():
 
   config.seed = 0
   config.log_every = 1
+  # False: evaluate test only at the end and when validation improves.
+  config.eval_test_every_epoch = True
   config.tensorboard = True
   return config

@@ -9,6 +9,8 @@ def get_config():
   config = default.get_config()
   config.dataset = 'fashion_mnist'
   config.max_train_examples = 5000
+  config.max_validation_examples = 2000
+  config.eval_test_every_epoch = False
   config.model = 'wrn'
   config.model_kwargs.depth = 10
   config.model_kwargs.widen = 2
