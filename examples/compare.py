@@ -279,5 +279,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   return _jsonable(results)
 
 
+def _cli() -> None:
+  from examples import input_pipeline  # pylint: disable=g-import-not-at-top
+  try:
+    main()
+  except input_pipeline.DataNotFoundError as e:
+    # A missing dataset is a usage problem, not a crash: no traceback.
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == '__main__':
-  main()
+  _cli()
