@@ -180,3 +180,23 @@ def test_paper_config_one_step_on_mock_data(name):
   assert result['steps'] == 1 and result['num_depths'] == 10
   assert np.isfinite(result['final']['val'])
   assert jax.device_count() >= 1
+
+
+@pytest.mark.slow
+def test_main_trains_one_config(tmp_path):
+  import subprocess
+  import sys
+  workdir = str(tmp_path / 'one')
+  root = os.path.dirname(os.path.dirname(compare.__file__))
+  proc = subprocess.run(
+      [sys.executable, '-m', 'examples.main', f'--workdir={workdir}',
+       '--config.num_epochs=1', '--config.num_train_steps=3',
+       '--config.regime=warmup',
+       '--config.tensorboard=False'],
+      cwd=root, capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'warmup seed 0: test accuracy' in proc.stdout
+  with open(os.path.join(workdir, 'result.json')) as f:
+    result = json.load(f)
+  assert result['regime'] == 'warmup' and result['steps'] == 3
+  assert os.path.getsize(os.path.join(workdir, 'steps.jsonl')) > 0
