@@ -64,9 +64,26 @@ def gaussian_kernel_2d(sigma: jax.Array | float, size: int = 3) -> jax.Array:
   return jnp.outer(k, k)
 
 
+def _blur_axis(x: jax.Array, k: jax.Array, axis: int) -> jax.Array:
+  """Correlates x with the 1-D kernel k along one axis, zero 'SAME' padding."""
+  size = k.shape[0]
+  half = size // 2
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (half, half)
+  padded = jnp.pad(x, pad)
+  n = x.shape[axis]
+  # out[t] = sum_i k[i] * x[t + i - half]
+  return sum(k[i] * jax.lax.slice_in_dim(padded, i, i + n, axis=axis)
+             for i in range(size))
+
+
 def smooth2d(x: jax.Array, sigma: jax.Array | float | None,
              size: int = 3) -> jax.Array:
   """Depthwise Gaussian blur of an NHWC feature map, 'SAME' padding, stride 1.
+
+  The same as CBS's fixed depthwise ``Conv2d`` with the 2-D kernel
+  :func:`gaussian_kernel_2d` and zero padding, computed separably (rows,
+  then columns) with shifted adds: much faster on CPU than a grouped conv.
 
   Args:
     x: (N, H, W, C) features.
@@ -78,14 +95,8 @@ def smooth2d(x: jax.Array, sigma: jax.Array | float | None,
   """
   if sigma is None:
     return x
-  channels = x.shape[-1]
-  k = gaussian_kernel_2d(sigma, size).astype(x.dtype)
-  # HWIO with feature_group_count=C: one copy of the kernel per channel.
-  kernel = jnp.tile(k[:, :, None, None], (1, 1, 1, channels))
-  return jax.lax.conv_general_dilated(
-      x, kernel, window_strides=(1, 1), padding='SAME',
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-      feature_group_count=channels)
+  k = gaussian_kernel_1d(sigma, size).astype(x.dtype)
+  return _blur_axis(_blur_axis(x, k, 1), k, 2)
 
 
 def smooth1d(x: jax.Array, sigma: jax.Array | float | None, size: int = 3,
@@ -109,11 +120,7 @@ def smooth1d(x: jax.Array, sigma: jax.Array | float | None, size: int = 3,
   if causal:
     k = k.at[half + 1:].set(0.0)
     k = k / jnp.sum(k)
-  k = k.astype(x.dtype)
-  padded = jnp.pad(x, ((0, 0), (half, half), (0, 0)))
-  t = x.shape[1]
-  # out[t] = sum_i k[i] * x[t + i - half]
-  return sum(k[i] * padded[:, i:i + t] for i in range(size))
+  return _blur_axis(x, k.astype(x.dtype), 1)
 
 
 def sigma_at_epoch(epoch: int, initial: float = 1.0, decay: float = 0.9,

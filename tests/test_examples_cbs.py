@@ -91,3 +91,14 @@ def test_sigma_is_traced_without_recompiling():
   f(x, jnp.float32(1.0))
   f(x, jnp.float32(0.5))
   assert len(traces) == 1
+
+
+def test_separable_blur_equals_depthwise_conv():
+  # CBS's reference: a fixed depthwise conv with the 2-D kernel, zero pad.
+  x = jax.random.normal(jax.random.key(3), (2, 7, 6, 4))
+  k = cbs.gaussian_kernel_2d(0.8)
+  kernel = jnp.tile(k[:, :, None, None], (1, 1, 1, 4))
+  ref = jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=4)
+  np.testing.assert_allclose(cbs.smooth2d(x, 0.8), ref, rtol=1e-5, atol=1e-6)
