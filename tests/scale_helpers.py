@@ -11,6 +11,7 @@ import time: the 8-device children import it after setting ``XLA_FLAGS``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -151,3 +152,17 @@ def run_pytest_in_child(path: str, num_cpu_devices: int, timeout: float = 300):
       cmd, cwd=REPO_ROOT, env=child_env(num_cpu_devices),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
       timeout=timeout, check=False)
+
+
+def check_child_passed(proc, min_passed: int) -> None:
+  """Asserts a child pytest run passed at least ``min_passed`` cases.
+
+  A case skipped in the child would mean it never saw its devices, so a skip
+  fails the parent test too.
+  """
+  out = proc.stdout
+  summary = out.strip().splitlines()[-1] if out.strip() else ""
+  assert proc.returncode == 0, out[-8000:]
+  passed = re.search(r"(\d+) passed", summary)
+  assert passed and int(passed.group(1)) >= min_passed, out[-8000:]
+  assert not re.search(r"skipped|failed|error", summary), out[-8000:]

@@ -18,24 +18,13 @@ The cases cover:
 """
 
 import os
-import re
 
 from tests import scale_helpers as h
 
 CASES = os.path.join(os.path.dirname(__file__), "sharding_cases.py")
 
 
-def check_child_passed(proc, min_passed):
-  out = proc.stdout
-  summary = out.strip().splitlines()[-1] if out.strip() else ""
-  assert proc.returncode == 0, out[-8000:]
-  passed = re.search(r"(\d+) passed", summary)
-  assert passed and int(passed.group(1)) >= min_passed, out[-8000:]
-  # A case skipped in the child would mean it never saw 8 devices.
-  assert not re.search(r"skipped|failed|error", summary), out[-8000:]
-
-
 def test_sharding_cases_on_8_cpu_devices():
   proc = h.run_pytest_in_child(CASES, num_cpu_devices=8)
   print(proc.stdout)
-  check_child_passed(proc, min_passed=12)
+  h.check_child_passed(proc, min_passed=12)
