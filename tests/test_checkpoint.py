@@ -1,0 +1,140 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Checkpoint and resume: the curriculum position lives in the checkpoint.
+
+The lerac state is one int32 count inside ``opt_state``, so an orbax
+checkpoint of the train state carries the curriculum with it. A run saved at
+step ``k/2`` and resumed in a fresh process ends bitwise equal (on CPU) to an
+uninterrupted run. The depths themselves are static, built from the model: a
+restored state whose params no longer match them fails with an error naming
+the parameters.
+"""
+
+import os
+import subprocess
+import sys
+
+import flax.linen as nn
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+
+import lerac_jax
+from tests import scale_helpers as h
+
+WORKER = os.path.join(os.path.dirname(__file__), "checkpoint_worker.py")
+K = h.LERAC_KW["curriculum_steps"]
+SAVE_AT = K // 2
+TOTAL = h.STEPS
+
+
+def create_state(optimizer="sgd"):
+  return train_state.TrainState.create(
+      apply_fn=h.MLP().apply, params=h.init_params(), tx=h.make_tx(optimizer))
+
+
+def train_step(state, x, y):
+  grads = jax.grad(h.loss_fn)(state.params, x, y)
+  return state.apply_gradients(grads=grads)
+
+
+def run(state, start, stop):
+  step = jax.jit(train_step)
+  x, y = h.batches(TOTAL)
+  for t in range(start, stop):
+    state = step(state, x[t], y[t])
+  return state
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_resume_in_fresh_process_is_bitwise_equal(tmp_path, optimizer):
+  uninterrupted = run(create_state(optimizer), 0, TOTAL)
+
+  half = run(create_state(optimizer), 0, SAVE_AT)
+  depths = h.depths()
+  scales_at_save = np.asarray(
+      lerac_jax.current_scales(half.opt_state, depths, **h.LERAC_KW))
+  assert 0 < scales_at_save.min() < 1  # saved mid-curriculum
+  ckpt = tmp_path / "ckpt"
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(ckpt, half)
+    ckptr.wait_until_finished()
+
+  out = tmp_path / "resumed.npz"
+  proc = subprocess.run(
+      [sys.executable, WORKER, optimizer, str(ckpt), str(TOTAL), str(out)],
+      cwd=h.REPO_ROOT, env=h.child_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, timeout=240, check=False)
+  assert proc.returncode == 0, proc.stdout[-6000:]
+  resumed = dict(np.load(out))
+  assert int(resumed.pop("__start__")) == SAVE_AT
+  assert int(resumed.pop("__count__")) == TOTAL
+  expected = h.flat_dict(uninterrupted.params)
+  assert sorted(resumed) == sorted(expected)
+  for path, value in expected.items():
+    np.testing.assert_array_equal(resumed[path], value, err_msg=path)
+
+
+def test_restored_count_restores_the_multipliers(tmp_path):
+  """CheckpointManager round trip: the curriculum resumes where it stopped."""
+  depths = h.depths()
+  state = run(create_state(), 0, SAVE_AT)
+  options = ocp.CheckpointManagerOptions(max_to_keep=2)
+  with ocp.CheckpointManager(tmp_path / "mgr", options=options) as mgr:
+    mgr.save(SAVE_AT, args=ocp.args.StandardSave(state))
+    mgr.wait_until_finished()
+    assert mgr.latest_step() == SAVE_AT
+    abstract = jax.eval_shape(create_state)
+    restored = mgr.restore(mgr.latest_step(),
+                           args=ocp.args.StandardRestore(abstract))
+  assert isinstance(restored.opt_state[1], lerac_jax.LeracState)
+  assert restored.opt_state[1].count.dtype == jnp.int32
+  assert int(restored.opt_state[1].count) == SAVE_AT
+  np.testing.assert_array_equal(
+      lerac_jax.current_scales(restored.opt_state, depths, **h.LERAC_KW),
+      lerac_jax.current_scales(state.opt_state, depths, **h.LERAC_KW))
+  # A fresh state would restart the curriculum at the lowest multipliers.
+  assert (np.asarray(lerac_jax.current_scales(
+      create_state().opt_state, depths, **h.LERAC_KW)).min()
+          < np.asarray(lerac_jax.current_scales(
+              restored.opt_state, depths, **h.LERAC_KW)).min())
+
+
+class MLPWithNewHead(nn.Module):
+  """The checkpointed MLP after a second head was added."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(nn.Dense(h.WIDTH, name="stem")(x))
+    x = nn.relu(nn.Dense(h.WIDTH, name="mid")(x))
+    return nn.Dense(h.CLASSES, name="head")(x), nn.Dense(2, name="aux_head")(x)
+
+
+def test_restored_state_with_stale_depths_fails_clearly(tmp_path):
+  old = run(create_state(), 0, SAVE_AT)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(tmp_path / "ckpt", old)
+    ckptr.wait_until_finished()
+    restored = ckptr.restore(tmp_path / "ckpt", jax.eval_shape(create_state))
+
+  # The new model's depths name 'aux_head', the restored params lack it.
+  new_depths = lerac_jax.depths_from_model(MLPWithNewHead(), h.sample_input())
+  assert new_depths.num_depths == h.depths().num_depths + 1
+  new_tx = lerac_jax.lerac(optax.sgd(0.1, momentum=0.9), new_depths,
+                           **h.LERAC_KW)
+  stale = restored.replace(tx=new_tx)
+  x, y = h.batches(1)
+  with pytest.raises(ValueError, match=r"match no parameter.*aux_head"):
+    jax.jit(train_step)(stale, x[0], y[0])
+  with pytest.raises(ValueError, match=r"match no parameter.*aux_head"):
+    new_tx.init(restored.params)
+
+  # The other way round: new params, depths of the old checkpointed model.
+  new_params = MLPWithNewHead().init(
+      jax.random.key(0), jnp.zeros((1, h.FEATURES)))["params"]
+  with pytest.raises(ValueError, match=r"have no depth.*aux_head/kernel"):
+    h.make_tx().init(new_params)
