@@ -38,13 +38,16 @@ def main(argv):
       initialization_timeout=60,
   )
 
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
+  # Imported after initialize(), which must come before any device use.
+  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+  import numpy as np
+  import optax
 
-  import lerac_jax  # pylint: disable=g-import-not-at-top
-  from tests import scale_helpers as h  # pylint: disable=g-import-not-at-top
+  import lerac_jax
+  from tests import scale_helpers as h
+  # pylint: enable=g-import-not-at-top
 
   devices = np.array(jax.devices())  # sorted by process
   n = len(devices)

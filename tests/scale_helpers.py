@@ -1,6 +1,6 @@
 # Copyright 2026 The lerac_jax Authors.
 # Licensed under the Apache License, Version 2.0.
-"""Shared pieces of the scale-out tests: a small model, data and a reference run.
+"""Shared pieces of the scale-out tests: a model, data and a reference run.
 
 The sharding, pmap, multi-process and checkpoint tests all train the same small
 linen MLP on the same fixed batches, so that every distributed run can be

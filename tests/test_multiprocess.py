@@ -30,7 +30,8 @@ def launch(tmp_path):
   procs, outs = [], []
   for i in range(NUM_PROCESSES):
     out = tmp_path / f"params_{i}.npz"
-    log = open(tmp_path / f"log_{i}.txt", "w")  # pylint: disable=consider-using-with
+    # The logs stay open for the process lifetimes; closed in `finally`.
+    log = open(tmp_path / f"log_{i}.txt", "w")  # pylint: disable=R1732
     procs.append((subprocess.Popen(
         [sys.executable, WORKER, str(i), str(NUM_PROCESSES), str(port),
          str(out)],
