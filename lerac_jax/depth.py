@@ -567,8 +567,12 @@ def depths_from_model(
   * norm layers (BatchNorm, LayerNorm, GroupNorm, RMSNorm, InstanceNorm, plus
     ``norm_types``) join the depth of the layer called just before them;
   * a module called several times keeps the depth of its first call;
-  * a stacked leaf (``nn.scan``) gets per-slice depths, exactly those of the
-    same model written as a Python loop;
+  * a stacked leaf (linen ``nn.scan``; NNX layers made with ``nnx.vmap`` and
+    run with ``nnx.scan``) gets per-slice depths, exactly those of the same
+    model written as a Python loop. The layer axis is found by comparing the
+    shapes seen inside and outside the transform; ``stack_axis`` settles ties;
+  * parameters of a module that is never called (e.g. read directly by its
+    parent) join the nearest called ancestor;
   * ``group='block'`` gives one depth per module at path length
     ``block_level`` (``1``: one per top-level child, e.g. per residual
     block, as the official LeRaC code groups ResNets).
@@ -618,7 +622,7 @@ def depths_from_model(
     if method is not None or rngs is not None:
       raise ValueError("method= and rngs= apply to linen modules only.")
     modules = _trace_nnx(model, sample_args, sample_kwargs,
-                         _norm_types_nnx() + norm_types)
+                         _norm_types_nnx() + norm_types, stack_axis)
   elif isinstance(model, nn.Module):
     modules = _trace_linen(model, sample_args, sample_kwargs, method, rngs,
                            _norm_types_linen() + norm_types, stack_axis)
@@ -752,25 +756,75 @@ def _modules_from_leaves(leaves, order, kinds, inner_shapes, stack_axis):
                 key=lambda m: position.get(m.path, len(position)))
 
 
-def _trace_nnx(model, args, kwargs, norm_types):
+def _param_shapes(nnx, module) -> dict[tuple, tuple]:
+  """Relative path -> shape of every nnx.Param under ``module``."""
+  state = nnx.state(module, nnx.Param)
+  out = {}
+  for p, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+    key = tuple(_key_str(k) for k in p)
+    if key and key[-1] == "value":
+      key = key[:-1]
+    out[key] = tuple(getattr(leaf, "shape", ()))
+  return out
+
+
+def _same_or_stacked(outer: dict, inner: dict) -> bool:
+  if set(outer) != set(inner) or not outer:
+    return False
+  return all(outer[k] == inner[k] or _stack_axis_candidates(inner[k], outer[k])
+             for k in outer)
+
+
+def _trace_nnx(model, args, kwargs, norm_types, stack_axis):
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
   order: list[tuple] = []
   kinds: dict[tuple, bool] = {}
+  inner_shapes: dict[tuple, tuple] = {}
   leaves_out: list = []
 
   def forward(m, *args, **kwargs):
-    id_to_path = {}
-    classes = set()
+    id_to_path: dict[int, tuple] = {}
+    known: list[tuple[tuple, Any]] = []
     for path, node in nnx.iter_graph(m):
-      if isinstance(node, nnx.Module):
-        id_to_path.setdefault(id(node), tuple(str(p) for p in path))
-        classes.add(type(node))
-    originals = {}
+      if isinstance(node, nnx.Module) and id(node) not in id_to_path:
+        id_to_path[id(node)] = tuple(str(p) for p in path)
+        known.append((id_to_path[id(node)], node))
 
-    def wrap(cls, original):
+    def resolve_copy(module):
+      """Maps a module copy made by a transform (nnx.scan) to its original.
+
+      Inside ``nnx.scan``/``vmap`` the body sees new module objects holding
+      one slice of the stacked parameters. The original is the module of the
+      same class whose parameters have the same paths and the same shapes, or
+      one extra (layer) axis.
+      """
+      inner = _param_shapes(nnx, module)
+      if not inner:
+        return None
+      matches = [p for p, k in known if type(k) is type(module)
+                 and _same_or_stacked(_param_shapes(nnx, k), inner)]
+      unused = [p for p in matches if p not in kinds]
+      if len(matches) > 1:
+        matches = unused
+      if len(matches) != 1:
+        raise ValueError(
+            f"Cannot tell which {type(module).__name__} module the transformed"
+            f" (nnx.scan/vmap) call belongs to; candidates: {matches}. Use "
+            "depths_from_rules with lerac_jax.Stacked instead.")
+      root = matches[0]
+      for sub, node in nnx.iter_graph(module):
+        if isinstance(node, nnx.Module):
+          id_to_path.setdefault(id(node), root + tuple(str(p) for p in sub))
+      for rel, shape in inner.items():
+        inner_shapes.setdefault(root + rel, shape)
+      return root
+
+    def wrap(original):
       def recorded_call(self, *a, **kw):
         path = id_to_path.get(id(self))
+        if path is None:
+          path = resolve_copy(self)
         if path is not None and path not in kinds:
           order.append(path)
           kinds[path] = isinstance(self, norm_types)
@@ -779,10 +833,12 @@ def _trace_nnx(model, args, kwargs, norm_types):
 
     # Patch every class in the MRO that defines __call__: Python looks dunder
     # methods up on the type, so an instance attribute would not be seen.
+    originals = {}
+    classes = {type(node) for _, node in known}
     for cls in {base for c in classes for base in c.__mro__}:
       if "__call__" in cls.__dict__ and issubclass(cls, nnx.Module):
         originals[cls] = cls.__dict__["__call__"]
-        cls.__call__ = wrap(cls, originals[cls])
+        cls.__call__ = wrap(originals[cls])
     try:
       out = m(*args, **kwargs)
     finally:
@@ -794,7 +850,8 @@ def _trace_nnx(model, args, kwargs, norm_types):
     return out
 
   _eval_shape(nnx.eval_shape, forward, (model,), args, kwargs)
-  return _modules_from_leaves(leaves_out, order, kinds, {}, 0)
+  return _modules_from_leaves(leaves_out, order, kinds, inner_shapes,
+                              stack_axis)
 
 
 # ---------------------------------------------------------------------------

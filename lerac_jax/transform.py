@@ -169,7 +169,14 @@ def scale_by_lerac(
 def lerac(
     optimizer: optax.GradientTransformation,
     depths: Any,
-    **kwargs: Any,
+    *,
+    curriculum_steps: ArrayLike,
+    schedule: str = "exponential",
+    min_scale: ArrayLike = 1e-6,
+    initial_ratios: str | Sequence[float] = "geometric",
+    decay_factor: ArrayLike = 0.1,
+    steps_per_event: ArrayLike | None = None,
+    staircase_factor: ArrayLike = 10.0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""An optimizer with a LeRaC curriculum: ``chain(optimizer, scale_by_lerac)``.
 
@@ -185,8 +192,13 @@ def lerac(
   Args:
     optimizer: any optax optimizer, e.g. ``optax.sgd(0.1, momentum=0.9)``.
     depths: see :func:`scale_by_lerac`.
-    **kwargs: keyword arguments of :func:`scale_by_lerac`;
-      ``curriculum_steps`` is required.
+    curriculum_steps: ``k`` in optimizer steps; see :func:`scale_by_lerac`.
+    schedule: see :func:`scale_by_lerac`.
+    min_scale: see :func:`scale_by_lerac`.
+    initial_ratios: see :func:`scale_by_lerac`.
+    decay_factor: see :func:`scale_by_lerac`.
+    steps_per_event: see :func:`scale_by_lerac`.
+    staircase_factor: see :func:`scale_by_lerac`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` object whose state is
@@ -204,7 +216,19 @@ def lerac(
     Croitoru et al, `Learning Rate Curriculum
     <https://arxiv.org/abs/2205.09180>`_, IJCV 2024.
   """
-  return optax.chain(optimizer, scale_by_lerac(depths, **kwargs))
+  return optax.chain(
+      optimizer,
+      scale_by_lerac(
+          depths,
+          curriculum_steps=curriculum_steps,
+          schedule=schedule,
+          min_scale=min_scale,
+          initial_ratios=initial_ratios,
+          decay_factor=decay_factor,
+          steps_per_event=steps_per_event,
+          staircase_factor=staircase_factor,
+      ),
+  )
 
 
 def find_count(opt_state: Any) -> jax.Array:
@@ -239,7 +263,9 @@ def find_count(opt_state: Any) -> jax.Array:
           "No LeracState found in the optimizer state; was it built with "
           "lerac_jax.lerac or scale_by_lerac?"
       )
-  return jnp.asarray(getattr(count, "value", count))
+  if hasattr(count, "get_value"):  # an nnx.Optimizer state variable
+    count = count.get_value()
+  return jnp.asarray(count)
 
 
 def current_scales(opt_state: Any, depths: Any, **kwargs: Any) -> jax.Array:
