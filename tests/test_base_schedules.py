@@ -122,8 +122,9 @@ def test_base_and_lerac_counts_pause_together_under_multisteps():
           learning_rate=cvt_schedule()), DEPTHS, **KW), every)
   params = {n: jnp.ones((2,), jnp.float32) for n in DEPTHS}
   state = tx.init(params)
+  update = jax.jit(tx.update)
   for _ in range(every * (K + 2) + 1):
-    _, state = tx.update(params, state, params)
+    _, state = update(params, state, params)
   inner = state.inner_opt_state
   assert int(inner[0].count) == int(inner[1].count) == K + 2
   # The injected lr is the schedule at the real-update count.

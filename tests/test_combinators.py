@@ -93,11 +93,12 @@ def test_multisteps_curriculum_ends_after_k_real_updates_not_k_microsteps():
   tx = optax.MultiSteps(lerac_jax.lerac(optax.sgd(LR), DEPTHS, **KW),
                         every_k_schedule=every_k)
   state = tx.init(params0())
+  update = jax.jit(tx.update)
   for micro in range(KW["curriculum_steps"]):  # k micro-steps: < 1 update
-    _, state = tx.update(grads_at(micro), state, params0())
+    _, state = update(grads_at(micro), state, params0())
   assert np.asarray(lerac_jax.current_scales(state, DEPTHS, **KW)).min() < 1e-3
   for micro in range(every_k * KW["curriculum_steps"] - KW["curriculum_steps"]):
-    _, state = tx.update(grads_at(micro), state, params0())
+    _, state = update(grads_at(micro), state, params0())
   np.testing.assert_array_equal(
       lerac_jax.current_scales(state, DEPTHS, **KW), 1.0)
 

@@ -117,8 +117,8 @@ def test_linen_train_state_on_digits():
     losses.append(float(loss))
     if t == 0:
       # First step: head moved min_scale times as far as plain SGD would.
-      g = jax.grad(lambda p: xent(LinenMLP().apply({"params": p}, x), y))(
-          params0)
+      g = jax.jit(jax.grad(
+          lambda p: xent(LinenMLP().apply({"params": p}, x), y)))(params0)
       for path, d in depths.table.items():
         a, b = path.split("/")
         moved = np.asarray(state.params[a][b] - params0[a][b])
