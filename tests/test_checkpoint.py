@@ -138,3 +138,33 @@ def test_restored_state_with_stale_depths_fails_clearly(tmp_path):
       jax.random.key(0), jnp.zeros((1, h.FEATURES)))["params"]
   with pytest.raises(ValueError, match=r"have no depth.*aux_head/kernel"):
     h.make_tx().init(new_params)
+
+
+def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
+  """The documented fix: new depths and tx, the restored count spliced in."""
+  old = run(create_state(), 0, SAVE_AT)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(tmp_path / "ckpt", old)
+    ckptr.wait_until_finished()
+    restored = ckptr.restore(tmp_path / "ckpt", jax.eval_shape(create_state))
+
+  new_depths = lerac_jax.depths_from_model(MLPWithNewHead(), h.sample_input())
+  new_tx = lerac_jax.lerac(optax.sgd(0.1, momentum=0.9), new_depths,
+                           **h.LERAC_KW)
+  new_params = MLPWithNewHead().init(
+      jax.random.key(1), jnp.zeros((1, h.FEATURES)))["params"]
+  for name in ("stem", "mid", "head"):  # keep the trained layers
+    new_params[name] = restored.params[name]
+  base_state, lerac_state = new_tx.init(new_params)
+  assert int(lerac_state.count) == 0
+  opt_state = (base_state, lerac_state._replace(
+      count=restored.opt_state[1].count))
+  scales = lerac_jax.current_scales(opt_state, new_depths, **h.LERAC_KW)
+  # Same progress t/k = 1/2 as saved; the depth count grew by one.
+  expected = lerac_jax.schedules.make_curve(
+      new_depths.num_depths, **h.LERAC_KW)(SAVE_AT)
+  np.testing.assert_array_equal(scales, expected)
+  updates, opt_state = new_tx.update(
+      jax.tree.map(jnp.ones_like, new_params), opt_state, new_params)
+  assert int(opt_state[1].count) == SAVE_AT + 1
+  assert set(updates) == {"stem", "mid", "head", "aux_head"}
