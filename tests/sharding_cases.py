@@ -118,12 +118,16 @@ def test_fsdp_updates_keep_parameter_sharding():
     assert mu.sharding.is_equivalent_to(p.sharding, p.ndim)
 
 
-# A stacked leaf sharded along a non-layer axis, in float32 and bfloat16.
+# Leaves in float32, bfloat16 and float16; stacked leaves sharded along a
+# non-layer axis and along the layer axis.
 EXPLICIT_CASES = {
     "f32_kernel": ((16, 8), jnp.float32, P(None, "x"), 0),
     "bf16_kernel": ((8, 16), jnp.bfloat16, P("x"), 1),
     "f16_stacked": ((4, 8, 4), jnp.float16, P(None, "x"),
                     lerac_jax.Stacked((1, 2, 3, 4))),
+    # Sharded along its layer axis itself (pipeline-style).
+    "f32_stacked_on_layer_axis": ((8, 4, 2), jnp.float32, P("x"),
+                                  lerac_jax.Stacked(tuple(range(8)))),
 }
 
 
@@ -166,7 +170,9 @@ def test_explicit_sharding_types_are_stable(base, jit):
   scales = np.asarray(lerac_jax.current_scales(
       state1, depths, curriculum_steps=4, min_scale=1e-2))
   assert np.all(np.diff(np.abs(ups)) < 0)
-  np.testing.assert_allclose(ups / ups[0], scales[1:] / scales[1], rtol=1e-2)
+  np.testing.assert_allclose(ups / ups[0], scales[1:5] / scales[1], rtol=1e-2)
+  ups = np.asarray(updates["f32_stacked_on_layer_axis"])[:, 0, 0]
+  np.testing.assert_allclose(ups / ups[0], scales / scales[0], rtol=1e-5)
 
 
 def test_abstract_init_of_sharded_params():
