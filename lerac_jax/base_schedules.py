@@ -61,7 +61,7 @@ def schedule_after_curriculum(
     *,
     hold_value: float,
 ) -> optax.Schedule:
-  r"""Holds the base learning rate during the curriculum, then runs ``schedule``.
+  r"""Holds the base rate during the curriculum, then runs ``schedule``.
 
   .. math::
     \eta(t) = \begin{cases} \text{hold\_value} & t < k \\
@@ -110,7 +110,7 @@ def warmup_cosine_after_curriculum(
     exponent: float = 1.0,
     hold_value: float | None = None,
 ) -> optax.Schedule:
-  r"""The paper's CvT recipe: ``peak_value`` for ``k`` steps, then warm-up-cosine.
+  r"""The paper's CvT recipe: the peak for ``k`` steps, then warm-up-cosine.
 
   During the first ``k`` steps the base rate is ``hold_value`` (default
   ``peak_value``) and the LeRaC curriculum raises each depth from its initial

@@ -50,33 +50,40 @@ def run(state, start, stop):
   return state
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-def test_resume_in_fresh_process_is_bitwise_equal(tmp_path, optimizer):
-  uninterrupted = run(create_state(optimizer), 0, TOTAL)
+OPTIMIZERS = ("sgd", "adamw")
 
-  half = run(create_state(optimizer), 0, SAVE_AT)
+
+def test_resume_in_fresh_process_is_bitwise_equal(tmp_path):
   depths = h.depths()
-  scales_at_save = np.asarray(
-      lerac_jax.current_scales(half.opt_state, depths, **h.LERAC_KW))
-  assert 0 < scales_at_save.min() < 1  # saved mid-curriculum
-  ckpt = tmp_path / "ckpt"
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(ckpt, half)
-    ckptr.wait_until_finished()
+  jobs = []
+  for optimizer in OPTIMIZERS:
+    half = run(create_state(optimizer), 0, SAVE_AT)
+    scales_at_save = np.asarray(
+        lerac_jax.current_scales(half.opt_state, depths, **h.LERAC_KW))
+    assert 0 < scales_at_save.min() < 1  # saved mid-curriculum
+    ckpt = tmp_path / f"ckpt_{optimizer}"
+    with ocp.StandardCheckpointer() as ckptr:
+      ckptr.save(ckpt, half)
+      ckptr.wait_until_finished()
+    jobs += [optimizer, str(ckpt), str(tmp_path / f"resumed_{optimizer}.npz")]
 
-  out = tmp_path / "resumed.npz"
+  # One fresh process resumes both checkpoints (one start-up, not two).
   proc = subprocess.run(
-      [sys.executable, WORKER, optimizer, str(ckpt), str(TOTAL), str(out)],
+      [sys.executable, WORKER, str(TOTAL)] + jobs,
       cwd=h.REPO_ROOT, env=h.child_env(), stdout=subprocess.PIPE,
       stderr=subprocess.STDOUT, text=True, timeout=240, check=False)
   assert proc.returncode == 0, proc.stdout[-6000:]
-  resumed = dict(np.load(out))
-  assert int(resumed.pop("__start__")) == SAVE_AT
-  assert int(resumed.pop("__count__")) == TOTAL
-  expected = h.flat_dict(uninterrupted.params)
-  assert sorted(resumed) == sorted(expected)
-  for path, value in expected.items():
-    np.testing.assert_array_equal(resumed[path], value, err_msg=path)
+
+  for optimizer in OPTIMIZERS:
+    uninterrupted = run(create_state(optimizer), 0, TOTAL)
+    resumed = dict(np.load(tmp_path / f"resumed_{optimizer}.npz"))
+    assert int(resumed.pop("__start__")) == SAVE_AT
+    assert int(resumed.pop("__count__")) == TOTAL
+    expected = h.flat_dict(uninterrupted.params)
+    assert sorted(resumed) == sorted(expected)
+    for path, value in expected.items():
+      np.testing.assert_array_equal(resumed[path], value,
+                                    err_msg=f"{optimizer}: {path}")
 
 
 def test_restored_count_restores_the_multipliers(tmp_path):

@@ -6,8 +6,8 @@ The model (32 scanned decoder layers, width 4096, SwiGLU 11008, vocab 32000;
 6.74e9 float32 parameters, 27 GB if allocated, more than this machine has)
 exists only as ``jax.eval_shape`` output. ``depths_from_model``,
 ``lerac(adamw).init`` and one abstract ``update`` must work on it without
-allocating: live JAX buffers and the process's peak RSS must not grow. The times are
-printed (run with ``-s``).
+allocating: live JAX buffers and the process's peak RSS must not grow. The
+times are printed (run with ``-s``).
 """
 
 import resource
