@@ -93,10 +93,10 @@ def train_step(tx):
   return step
 
 
-def reference_run(steps: int = STEPS, optimizer: str = "sgd"):
+def reference_run(steps: int = STEPS, optimizer: str = "sgd", params=None):
   """Single-device training: the result every distributed run must match."""
   tx = make_tx(optimizer)
-  params = init_params()
+  params = init_params() if params is None else params
   opt_state = tx.init(params)
   step = jax.jit(train_step(tx))
   x, y = batches(steps)

@@ -12,6 +12,7 @@ need a process started with
 
 from __future__ import annotations
 
+from flax import nnx
 import flax.linen as nn
 from flax.training import train_state
 import jax
@@ -268,3 +269,70 @@ def test_logical_partitioning_lm1b_flow():
   for path, p in h.flat_dict(state.params).items():
     np.testing.assert_allclose(p, h.flat_dict(ref_params)[path], atol=1e-5,
                                rtol=1e-5, err_msg=path)
+
+
+# ---------------------------------------------------------------------------
+# NNX: sharding metadata on Variables, nnx.Optimizer.
+# ---------------------------------------------------------------------------
+
+
+def _nnx_linear(features_in, features_out, rngs):
+  return nnx.Linear(
+      features_in, features_out, rngs=rngs,
+      kernel_init=nnx.with_partitioning(nnx.initializers.lecun_normal(),
+                                        ("fsdp", None)),
+      bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(),
+                                      ("fsdp",)))
+
+
+class ShardedNNXMLP(nnx.Module):
+  """:class:`scale_helpers.MLP` in NNX with FSDP sharding metadata."""
+
+  def __init__(self, rngs):
+    self.stem = _nnx_linear(h.FEATURES, h.WIDTH, rngs)
+    self.mid = _nnx_linear(h.WIDTH, h.WIDTH, rngs)
+    self.head = _nnx_linear(h.WIDTH, h.CLASSES, rngs)
+
+  def __call__(self, x):
+    return self.head(nnx.relu(self.mid(nnx.relu(self.stem(x)))))
+
+
+def test_nnx_optimizer_with_sharding_metadata():
+  mesh = fsdp_mesh()
+  with jax.set_mesh(mesh):  # NNX shards each Variable as it is created
+    depths = lerac_jax.depths_from_model(
+        nnx.eval_shape(lambda: ShardedNNXMLP(nnx.Rngs(0))), h.sample_input())
+    assert depths.table == h.depths().table  # same paths as the linen MLP
+    model = ShardedNNXMLP(nnx.Rngs(0))
+    params0 = h.to_numpy(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    optimizer = nnx.Optimizer(model, h.make_tx("adamw"), wrt=nnx.Param)
+
+    specs = nnx.get_partition_spec(nnx.state(optimizer))
+    assert specs["opt_state"][1]["count"].get_value() == P()
+    assert specs["opt_state"][0][0]["mu"]["mid"]["kernel"].get_value() == P(
+        "fsdp", None)
+
+    @nnx.jit
+    def step(model, optimizer, x, y):
+      def loss(m):
+        return optax.softmax_cross_entropy_with_integer_labels(
+            m(x), y).mean()
+      optimizer.update(model, nnx.grad(loss)(model))
+
+    x, y = h.batches()
+    b_sh = NamedSharding(mesh, P(MESH_AXES))
+    for t in range(h.STEPS):
+      step(model, optimizer, jax.device_put(x[t], b_sh),
+           jax.device_put(y[t], b_sh))
+
+  count = optimizer.opt_state[1].count.get_value()
+  assert int(count) == h.STEPS and count.sharding.is_fully_replicated
+  kernel = model.mid.kernel.get_value()
+  assert kernel.sharding.is_equivalent_to(
+      NamedSharding(mesh, P("fsdp", None)), 2)
+  # Same as the linen MLP trained on one device from the same values.
+  ref_params, _ = h.reference_run(optimizer="adamw", params=params0)
+  trained = h.flat_dict(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+  for path, value in h.flat_dict(ref_params).items():
+    np.testing.assert_allclose(trained[path], value, atol=1e-5, rtol=1e-5,
+                               err_msg=path)
