@@ -87,9 +87,11 @@ def main(argv):
   gathered = multihost_utils.process_allgather(params, tiled=True)
   count = opt_state[1].count
   assert count.sharding.is_fully_replicated
+  assert not count.is_fully_addressable  # a global array over 2 processes
+  # Logging straight from the global state works on every process.
+  scales = np.asarray(lerac_jax.current_scales(opt_state, h.depths(),
+                                               **h.LERAC_KW))
   count = np.asarray(count.addressable_data(0))  # this process's replica
-  scales = lerac_jax.current_scales(np.asarray(count), h.depths(),
-                                    **h.LERAC_KW)
   np.savez(out_path, __count__=np.asarray(count),
            __scales__=np.asarray(scales), **h.flat_dict(gathered))
   print(f"process {process_id}/{num_processes}: {n} devices, "

@@ -68,7 +68,9 @@ def test_two_processes_match_each_other_and_single_process(tmp_path):
   ref = h.flat_dict(ref_params)
   a, b = results
   assert int(a.pop("__count__")) == int(b.pop("__count__")) == h.STEPS
-  np.testing.assert_array_equal(a.pop("__scales__"), b.pop("__scales__"))
+  scales_a, scales_b = a.pop("__scales__"), b.pop("__scales__")
+  np.testing.assert_array_equal(scales_a, scales_b)
+  np.testing.assert_array_equal(scales_a, 1.0)  # 20 steps > k = 10
   assert sorted(a) == sorted(b) == sorted(ref)
   for path in ref:
     np.testing.assert_array_equal(a[path], b[path], err_msg=path)
