@@ -175,3 +175,19 @@ def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
       jax.tree.map(jnp.ones_like, new_params), opt_state, new_params)
   assert int(opt_state[1].count) == SAVE_AT + 1
   assert set(updates) == {"stem", "mid", "head", "aux_head"}
+
+
+def test_restore_without_target_loses_the_state_types(tmp_path):
+  """Restore with an abstract target: without one orbax gives plain dicts."""
+  state = run(create_state(), 0, SAVE_AT)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(tmp_path / "ckpt", state.opt_state)
+    ckptr.wait_until_finished()
+    raw = ckptr.restore(tmp_path / "ckpt")
+    typed = ckptr.restore(tmp_path / "ckpt",
+                          jax.eval_shape(state.tx.init, state.params))
+  assert raw[1] == {"count": SAVE_AT}  # a dict, no longer a LeracState
+  with pytest.raises(ValueError, match="No LeracState"):
+    lerac_jax.current_scales(raw, h.depths(), **h.LERAC_KW)
+  assert isinstance(typed[1], lerac_jax.LeracState)
+  assert int(lerac_jax.transform.find_count(typed)) == SAVE_AT
