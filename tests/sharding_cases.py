@@ -336,3 +336,86 @@ def test_nnx_optimizer_with_sharding_metadata():
   for path, value in h.flat_dict(ref_params).items():
     np.testing.assert_allclose(trained[path], value, atol=1e-5, rtol=1e-5,
                                err_msg=path)
+
+
+# ---------------------------------------------------------------------------
+# Scanned layers with logical partitioning (MaxText-style).
+# ---------------------------------------------------------------------------
+
+
+def _logical(axes):
+  return nn.with_logical_partitioning(nn.initializers.lecun_normal(), axes)
+
+
+class ScannedBlock(nn.Module):
+
+  @nn.compact
+  def __call__(self, x, _):
+    y = nn.Dense(h.WIDTH, use_bias=False,
+                 kernel_init=_logical(("embed", "mlp")))(x)
+    x = x + nn.Dense(x.shape[-1], use_bias=False,
+                     kernel_init=_logical(("mlp", "embed")))(nn.relu(y))
+    return x, None
+
+
+class ScannedLogicalModel(nn.Module):
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Dense(h.FEATURES, use_bias=False, name="stem",
+                 kernel_init=_logical((None, "embed")))(x)
+    x, _ = nn.scan(ScannedBlock, variable_axes={"params": 0},
+                   split_rngs={"params": True}, length=4,
+                   metadata_params={nn.PARTITION_NAME: "layers"})(
+                       name="layers")(x, None)
+    return nn.Dense(h.CLASSES, use_bias=False, name="head",
+                    kernel_init=_logical(("embed", None)))(x)
+
+
+def test_scanned_layers_with_logical_partitioning():
+  mesh = fsdp_mesh()
+  rules = LOGICAL_RULES + (("layers", None),)
+  model = ScannedLogicalModel()
+  depths = lerac_jax.depths_from_model(model, h.sample_input())
+  stacked = depths.table["layers/Dense_1/kernel"]
+  assert stacked == lerac_jax.Stacked((2, 4, 6, 8), 0)
+  kw = dict(curriculum_steps=10, min_scale=1e-3)
+  lr = 1e-2
+  tx = lerac_jax.lerac(optax.adamw(lr), depths, **kw)
+
+  def init_state(rng):
+    variables = model.init(rng, jnp.zeros((1, h.FEATURES)))
+    return train_state.TrainState.create(
+        apply_fn=model.apply, params=variables["params"], tx=tx)
+
+  logical = nn.get_partition_spec(
+      jax.eval_shape(init_state, jax.random.key(0)))
+  assert logical.opt_state[1].count == P()
+  assert logical.params["layers"]["Dense_0"]["kernel"] == P(
+      "layers", "embed", "mlp")
+  shardings = nn.logical_to_mesh_sharding(logical, mesh, rules)
+  state = nn.meta.unbox(
+      jax.jit(init_state, out_shardings=shardings)(jax.random.key(0)))
+  shardings = nn.meta.unbox(shardings)
+
+  x, y = h.batches(1)
+
+  def loss(params):
+    logits = model.apply({"params": params}, x[0])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y[0]).mean()
+
+  grads = jax.jit(jax.grad(loss), out_shardings=shardings.params)(
+      state.params)
+  updates, opt_state = jax.jit(tx.update)(grads, state.opt_state,
+                                          state.params)
+  kernel = state.params["layers"]["Dense_1"]["kernel"]
+  update = updates["layers"]["Dense_1"]["kernel"]
+  assert update.sharding.is_equivalent_to(kernel.sharding, kernel.ndim)
+  assert kernel.sharding.spec == P(None, None, "fsdp")
+  assert opt_state[1].count.sharding.is_fully_replicated
+  # AdamW's first step is about lr per element; each slice has its depth's
+  # multiplier.
+  scales = np.asarray(lerac_jax.current_scales(state.opt_state, depths, **kw))
+  per_slice = np.abs(np.asarray(update)).max(axis=(1, 2)) / lr
+  np.testing.assert_allclose(per_slice, scales[list(stacked.depths)],
+                             rtol=1e-2)
