@@ -158,11 +158,13 @@ def check_child_passed(proc, min_passed: int) -> None:
   """Asserts a child pytest run passed at least ``min_passed`` cases.
 
   A case skipped in the child would mean it never saw its devices, so a skip
-  fails the parent test too.
+  fails the parent test too. Strict ``xfail`` cases (known library
+  limitations) are allowed.
   """
   out = proc.stdout
   summary = out.strip().splitlines()[-1] if out.strip() else ""
   assert proc.returncode == 0, out[-8000:]
   passed = re.search(r"(\d+) passed", summary)
   assert passed and int(passed.group(1)) >= min_passed, out[-8000:]
-  assert not re.search(r"skipped|failed|error", summary), out[-8000:]
+  assert not re.search(r"\d+ (skipped|failed|errors?)\b", summary), (
+      out[-8000:])
