@@ -34,6 +34,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lerac_jax import depth as depth_lib
@@ -47,12 +48,13 @@ __all__ = (
 
 
 def _check_boundary(curriculum_steps: Any) -> int:
-  if isinstance(curriculum_steps, bool) or not isinstance(
-      curriculum_steps, int) or curriculum_steps <= 0:
+  # join_schedules needs a concrete integer boundary (numpy ints are fine).
+  if isinstance(curriculum_steps, (bool, np.bool_)) or not isinstance(
+      curriculum_steps, (int, np.integer)) or curriculum_steps <= 0:
     raise ValueError(
         "curriculum_steps must be a positive int number of optimizer steps to"
         f" start the base schedule after; got {curriculum_steps!r}.")
-  return curriculum_steps
+  return int(curriculum_steps)
 
 
 def schedule_after_curriculum(
@@ -184,7 +186,7 @@ def depth_learning_rates(
     >>> lrs(0)
     Array([1.e-01, 1.e-03, 1.e-05], dtype=float32)
   """
-  if isinstance(depths, int) and not isinstance(depths, bool):
+  if isinstance(depths, (int, np.integer)) and not isinstance(depths, bool):
     num_depths = depths
   else:
     num_depths = depth_lib.as_depths(depths).num_depths

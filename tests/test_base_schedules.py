@@ -132,7 +132,13 @@ def test_base_and_lerac_counts_pause_together_under_multisteps():
       float(cvt_schedule()(K + 1)))
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5, True, None])
+def test_numpy_int_boundary():
+  sched = base_schedules.schedule_after_curriculum(
+      optax.constant_schedule(0.5), np.int64(K), hold_value=1.0)
+  assert float(sched(K - 1)) == 1.0 and float(sched(K)) == 0.5
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, None, np.float32(4.0)])
 def test_invalid_boundary(bad):
   with pytest.raises(ValueError, match="curriculum_steps"):
     base_schedules.schedule_after_curriculum(
