@@ -426,10 +426,10 @@ def test_scanned_layers_with_logical_partitioning():
 # ---------------------------------------------------------------------------
 
 
-def _shard_map_update(specs, depths, shapes):
+def _shard_map_update(specs, depths, shapes, **kwargs):
   mesh = jax.make_mesh((8,), ("stage",), axis_types=(AxisType.Explicit,))
   tx = lerac_jax.lerac(optax.sgd(1.0), depths, curriculum_steps=10,
-                       min_scale=1e-7)
+                       min_scale=1e-7, **kwargs)
   with jax.set_mesh(mesh):
     params = {k: jnp.ones(shape, jnp.float32,
                           out_sharding=NamedSharding(mesh, specs[k]))
@@ -453,14 +453,19 @@ def test_shard_map_update_with_sharded_non_layer_axes():
                              -scales[1:5], rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="library limitation: inside shard_map a stacked leaf whose layer "
-    "axis is sharded arrives as its local block (1 of 8 slices), and "
-    "depth.match rejects the shape; see the scale report for the fix")
 def test_shard_map_update_with_sharded_layer_axis():
-  depths = {"stack": lerac_jax.Stacked(tuple(range(8)))}
+  # Each of the 8 devices holds 2 of the 16 slices and takes its block of
+  # the per-slice multipliers via lax.axis_index.
+  depths = {"stack": lerac_jax.Stacked(tuple(range(16)))}
   updates, scales = _shard_map_update(
-      {"stack": P("stage")}, depths, {"stack": (8, 4)})
+      {"stack": P("stage")}, depths, {"stack": (16, 4)},
+      layer_axis_name="stage")
   np.testing.assert_allclose(np.asarray(updates["stack"])[:, 0], -scales,
                              rtol=1e-6)
+
+
+def test_shard_map_sharded_layer_axis_needs_layer_axis_name():
+  depths = {"stack": lerac_jax.Stacked(tuple(range(8)))}
+  with pytest.raises(ValueError, match=r"'stack' has shape \(1, 4\).*pass "
+                     r"layer_axis_name= to scale_by_lerac"):
+    _shard_map_update({"stack": P("stage")}, depths, {"stack": (8, 4)})
