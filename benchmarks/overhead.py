@@ -87,6 +87,7 @@ class ModelSetting:
       CBS / LeRaC ResNet recipe).
     lr: base learning rate.
     steps_per_rep: optimizer steps timed together in one repetition.
+    torch_steps_per_rep: the same for the PyTorch twin (variant D).
   """
 
   name: str
@@ -96,17 +97,18 @@ class ModelSetting:
   optimizer: str
   lr: float
   steps_per_rep: int
+  torch_steps_per_rep: int = 1
 
 
 FULL = {
     "mlp": ModelSetting("mlp", dict(num_layers=24, width=512), 8, (512,),
-                        "adamw", 1e-3, 20),
+                        "adamw", 1e-3, 20, 10),
     "resnet18": ModelSetting("resnet18", dict(width=64), 8, (32, 32, 3),
-                             "sgd", 0.1, 3),
+                             "sgd", 0.1, 2, 1),
     "transformer": ModelSetting(
         "transformer", dict(num_layers=6, d_model=256, num_heads=4,
                             mlp_dim=1024, vocab_size=1024, max_len=64),
-        8, (64,), "adamw", 1e-3, 5),
+        8, (64,), "adamw", 1e-3, 3, 1),
 }
 QUICK = {
     "mlp": ModelSetting("mlp", dict(num_layers=4, width=32), 2, (32,),
@@ -610,9 +612,24 @@ def state_sweep(layer_counts=STATE_SWEEP_LAYERS) -> list[dict]:
 # ---------------------------------------------------------------------------
 
 
-def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0) -> dict:
-  """Per-layer param groups with ``lr`` set every step vs one group."""
+def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0,
+                threads: int = 1) -> dict:
+  """Per-layer param groups with ``lr`` set every step vs one group.
+
+  Args:
+    setting: the model setting (its torch twin is built).
+    pairs: interleaved (one group, per layer) repetitions.
+    seed: seed of the model and the data.
+    threads: ``torch.set_num_threads``; 1 by default, because torch's
+      intra-op thread pool slows down by large, erratic factors when the CPU is
+      oversubscribed (a shared machine). Both variants use the same setting.
+
+  Returns:
+    The per-pair timings and their ratio.
+  """
   import torch  # pylint: disable=g-import-not-at-top
+  if threads:
+    torch.set_num_threads(threads)
   torch.manual_seed(seed)
   ctor = models.torch_models()[setting.name]
   kwargs = dict(setting.kwargs)
@@ -642,7 +659,8 @@ def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0) -> dict:
   opts = {"D_one_group": optimizer(one.parameters()),
           "D_per_layer": optimizer([{"params": g} for g in groups])}
   nets = {"D_one_group": one, "D_per_layer": per}
-  total_steps = (pairs + 2) * setting.steps_per_rep + 1
+  spr = setting.torch_steps_per_rep
+  total_steps = (pairs + 2) * spr + 1
   curve = lerac_jax.schedules.make_curve(
       n, curriculum_steps=CURRICULUM_STEPS, min_scale=MIN_SCALE)
   table = np.asarray(jax.vmap(curve)(jnp.arange(total_steps)), np.float64)
@@ -664,13 +682,13 @@ def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0) -> dict:
     return float(loss.detach())
 
   for v in nets:
-    run(v, 2 * setting.steps_per_rep)
+    run(v, 2 * spr)
   times = {v: [] for v in nets}
   for _ in range(pairs):
     for v in nets:
       t0 = time.perf_counter()
-      run(v, setting.steps_per_rep)
-      times[v].append((time.perf_counter() - t0) / setting.steps_per_rep)
+      run(v, spr)
+      times[v].append((time.perf_counter() - t0) / spr)
   ratio = summarize(np.asarray(times["D_per_layer"]) /
                     np.asarray(times["D_one_group"]))
   log(f"{setting.name}: torch per-layer/one-group {ratio['median']:.4f} "
@@ -838,6 +856,8 @@ def parse_args(argv=None):
   p.add_argument("--torch-pairs", type=int, default=None,
                  help="interleaved torch pairs (default 21; quick 3)")
   p.add_argument("--no-torch", action="store_true", help="skip variant D")
+  p.add_argument("--torch-threads", type=int, default=1,
+                 help="torch.set_num_threads for D (0: torch's default)")
   p.add_argument("--render", metavar="JSON", default=None,
                  help="print the README tables for a results file and exit")
   return p.parse_args(argv)
@@ -900,8 +920,10 @@ def main(argv=None) -> dict | None:
       results["torch"] = dict(skipped=msg)
     else:
       results["torch"] = dict(
-          version=torch.__version__, threads=torch.get_num_threads(),
-          models={n: bench_torch(settings[n], torch_pairs) for n in names})
+          version=torch.__version__,
+          threads=args.torch_threads or torch.get_num_threads(),
+          models={n: bench_torch(settings[n], torch_pairs,
+                                 threads=args.torch_threads) for n in names})
   meta["loadavg_end"] = loadavg()
   meta["wall_seconds"] = round(time.perf_counter() - t_start, 1)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
