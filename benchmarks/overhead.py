@@ -809,7 +809,8 @@ def render(results: dict) -> str:
   torch_res = results.get("torch")
   if torch_res and "skipped" not in torch_res:
     lines += [
-        f"D, PyTorch {torch_res['version']} ({torch_res['threads']} threads): "
+        f"D, PyTorch {torch_res['version']} ({torch_res['threads']} "
+        f"thread{'' if torch_res['threads'] == 1 else 's'}): "
         "one param group per layer with `lr` set every step, against one "
         "group:",
         "",
