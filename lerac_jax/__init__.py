@@ -2,6 +2,7 @@
 # Licensed under the Apache License, Version 2.0.
 """lerac_jax: LeRaC, the Learning Rate Curriculum, for JAX and Optax."""
 
+from lerac_jax import base_schedules
 from lerac_jax import schedules
 from lerac_jax.depth import as_depths
 from lerac_jax.depth import depths_from_model
@@ -17,6 +18,7 @@ from lerac_jax.transform import scale_by_lerac
 __version__ = "0.1.0"
 
 __all__ = (
+    "base_schedules",
     "Depths",
     "LeracState",
     "Stacked",

@@ -255,7 +255,9 @@ def _summarise(items: Sequence[str], limit: int = 12) -> str:
   return f"[{shown}{more}]"
 
 
-def match(depths: Depths, tree: PyTree) -> list[DepthValue | None]:
+def match(
+    depths: Depths, tree: PyTree, *, sharded_layers: bool = False
+) -> list[DepthValue | None]:
   """The depth of every leaf of ``tree``, in flattening order.
 
   ``optax.MaskedNode`` leaves get ``None`` and are exempt from the check.
@@ -263,6 +265,9 @@ def match(depths: Depths, tree: PyTree) -> list[DepthValue | None]:
   Args:
     depths: a :class:`Depths`.
     tree: a parameter-shaped tree (params, updates, ``jax.ShapeDtypeStruct``).
+    sharded_layers: accept a stacked leaf that holds only a block of its
+      slices (its size along the layer axis divides the slice count), as
+      inside ``jax.shard_map`` with the layer axis sharded.
 
   Returns:
     One entry per leaf of ``jax.tree.leaves(tree, is_leaf=MaskedNode check)``.
@@ -289,14 +294,18 @@ def match(depths: Depths, tree: PyTree) -> list[DepthValue | None]:
     used.add(key)
     if isinstance(value, Stacked):
       shape = getattr(leaf, "shape", None)
-      if shape is None or not -len(shape) <= value.axis < len(shape) or (
-          shape[value.axis] != len(value.depths)
-      ):
+      size = (shape[value.axis] if shape is not None
+              and -len(shape) <= value.axis < len(shape) else None)
+      full = len(value.depths)
+      if size != full and not (sharded_layers and size and full % size == 0):
+        hint = ("" if sharded_layers else
+                " Inside shard_map with the layer axis sharded, pass "
+                "layer_axis_name= to scale_by_lerac.")
         raise ValueError(
             f"Parameter {path!r} has shape {shape} but its depth entry "
-            f"{key!r} gives {len(value.depths)} per-slice depths along axis "
+            f"{key!r} gives {full} per-slice depths along axis "
             f"{value.axis}. Was the depths object built for another model "
-            "(or with another stack axis)?"
+            f"(or with another stack axis)?{hint}"
         )
     out.append(value)
   extra = [

@@ -242,6 +242,22 @@ def _finish(m: Array, count: ArrayLike, curriculum_steps: ArrayLike) -> Array:
   return jnp.where(_done(count, curriculum_steps), 1.0, m).astype(jnp.float32)
 
 
+def _interpolate(
+    ratios: ArrayLike,
+    curriculum_steps: ArrayLike,
+    shape: Callable[[Array], Array],
+) -> Curve:
+  """m_j(t) = r_j + (1 - r_j) * shape(p), for a shape rising from 0 to 1."""
+  check_curriculum_steps(curriculum_steps)
+  r = jnp.asarray(ratios, jnp.float32)
+
+  def curve(count):
+    p = _progress(count, curriculum_steps)
+    return _finish(r + (1.0 - r) * shape(p), count, curriculum_steps)
+
+  return curve
+
+
 def exponential(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
   r"""The paper's exponential scheduler (Eq. 8), the default.
 
@@ -298,14 +314,7 @@ def linear(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
     >>> [round(float(curve(t)[0]), 4) for t in (0, 50, 100)]
     [0.0, 0.5, 1.0]
   """
-  check_curriculum_steps(curriculum_steps)
-  r = jnp.asarray(ratios, jnp.float32)
-
-  def curve(count):
-    p = _progress(count, curriculum_steps)
-    return _finish(r + (1.0 - r) * p, count, curriculum_steps)
-
-  return curve
+  return _interpolate(ratios, curriculum_steps, lambda p: p)
 
 
 def log(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
@@ -332,15 +341,8 @@ def log(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
     >>> [round(float(curve(t)[0]), 3) for t in (0, 50, 100)]
     [0.0, 0.62, 1.0]
   """
-  check_curriculum_steps(curriculum_steps)
-  r = jnp.asarray(ratios, jnp.float32)
-
-  def curve(count):
-    p = _progress(count, curriculum_steps)
-    shape = jnp.log1p((math.e - 1.0) * p)
-    return _finish(r + (1.0 - r) * shape, count, curriculum_steps)
-
-  return curve
+  return _interpolate(ratios, curriculum_steps,
+                     lambda p: jnp.log1p((math.e - 1.0) * p))
 
 
 def cosine(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
@@ -362,15 +364,8 @@ def cosine(ratios: ArrayLike, curriculum_steps: ArrayLike) -> Curve:
     >>> [round(float(curve(t)[0]), 3) for t in (0, 50, 100)]
     [0.0, 0.5, 1.0]
   """
-  check_curriculum_steps(curriculum_steps)
-  r = jnp.asarray(ratios, jnp.float32)
-
-  def curve(count):
-    p = _progress(count, curriculum_steps)
-    shape = 0.5 * (1.0 - jnp.cos(jnp.pi * p))
-    return _finish(r + (1.0 - r) * shape, count, curriculum_steps)
-
-  return curve
+  return _interpolate(ratios, curriculum_steps,
+                     lambda p: 0.5 * (1.0 - jnp.cos(jnp.pi * p)))
 
 
 def staircase(

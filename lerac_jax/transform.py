@@ -39,13 +39,18 @@ def _validate_settings(depths, kwargs) -> None:
     schedules.make_curve(1, **{**kwargs, "initial_ratios": "geometric"})
 
 
-def _scale_leaf(update, value, multipliers):
+def _scale_leaf(update, value, multipliers, layer_axis_name):
   if update is None or value is None:
     return update
   if isinstance(value, depth_lib.Stacked):
+    local = update.shape[value.axis]
+    m = multipliers[np.asarray(value.depths)]
+    if local != len(value.depths):  # this device's block of the layers
+      start = jax.lax.axis_index(layer_axis_name) * local
+      m = jax.lax.dynamic_slice_in_dim(m, start, local)
     shape = [1] * update.ndim
-    shape[value.axis] = len(value.depths)
-    m = multipliers[np.asarray(value.depths)].reshape(shape)
+    shape[value.axis] = local
+    m = m.reshape(shape)
   else:
     m = multipliers[value]
   return update * m.astype(update.dtype)
@@ -61,6 +66,7 @@ def scale_by_lerac(
     decay_factor: ArrayLike = 0.1,
     steps_per_event: ArrayLike | None = None,
     staircase_factor: ArrayLike = 10.0,
+    layer_axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales each layer's updates by its LeRaC curriculum multiplier.
 
@@ -100,6 +106,10 @@ def scale_by_lerac(
     steps_per_event: staircase only: steps between x``c`` events; default
       spreads the events so the deepest depth reaches 1 at ``k``.
     staircase_factor: staircase only: ``c``, default 10.
+    layer_axis_name: only for updates inside ``jax.shard_map`` where a
+      stacked leaf's layer axis is sharded over this mesh axis: each device
+      then holds a block of the slices and takes its block of the per-slice
+      multipliers. Not needed under ``jit`` with ``NamedSharding``.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` object.
@@ -149,7 +159,8 @@ def scale_by_lerac(
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
     resolved = resolve(updates)
-    values = depth_lib.match(resolved, updates)
+    values = depth_lib.match(resolved, updates,
+                             sharded_layers=layer_axis_name is not None)
     curve = schedules.make_curve(resolved.num_depths, **settings)
     multipliers = curve(state.count)
     leaves, treedef = jax.tree_util.tree_flatten(
@@ -157,7 +168,7 @@ def scale_by_lerac(
     )
     scaled = [
         leaf if depth_lib.is_masked_node(leaf)
-        else _scale_leaf(leaf, value, multipliers)
+        else _scale_leaf(leaf, value, multipliers, layer_axis_name)
         for leaf, value in zip(leaves, values)
     ]
     updates = jax.tree_util.tree_unflatten(treedef, scaled)
@@ -177,6 +188,7 @@ def lerac(
     decay_factor: ArrayLike = 0.1,
     steps_per_event: ArrayLike | None = None,
     staircase_factor: ArrayLike = 10.0,
+    layer_axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""An optimizer with a LeRaC curriculum: ``chain(optimizer, scale_by_lerac)``.
 
@@ -199,6 +211,7 @@ def lerac(
     decay_factor: see :func:`scale_by_lerac`.
     steps_per_event: see :func:`scale_by_lerac`.
     staircase_factor: see :func:`scale_by_lerac`.
+    layer_axis_name: see :func:`scale_by_lerac`.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` object whose state is
@@ -227,6 +240,7 @@ def lerac(
           decay_factor=decay_factor,
           steps_per_event=steps_per_event,
           staircase_factor=staircase_factor,
+          layer_axis_name=layer_axis_name,
       ),
   )
 
