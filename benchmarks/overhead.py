@@ -26,8 +26,8 @@ CBS model's step time against the plain model's.
 
 Usage::
 
-  python benchmarks/overhead.py                 # full run, ~15 min on 2 cores
-  python benchmarks/overhead.py --quick --out /tmp/o.json   # CI smoke setting
+  python benchmarks/overhead.py                 # full run, ~22 min on 2 busy cores
+  python benchmarks/overhead.py --quick --out /tmp/o.json   # tiny models
   python benchmarks/overhead.py --render benchmarks/results/overhead_cpu.json
 """
 
