@@ -1,0 +1,358 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+"""Does LeRaC help? A resumable multi-seed study on real Fashion-MNIST.
+
+The reviewers' questions, on data this machine has (the Debian package
+``dataset-fashion-mnist``; by default 10k of the 60k training images, sized for
+about two hours on 2 cores, and the full 10k test set):
+
+* the warm-up control (a global linear warm-up over the same k);
+* optimizer interplay (SGD with momentum, Adam);
+* scheduler shapes (the five LeRaC schedules), the reversed order, CBS and
+  CBS + LeRaC;
+* sweeps of k and ``min_scale`` for the exponential schedule;
+* learning curves and significance (paired t-test, Wilcoxon, McNemar).
+
+Every (model, optimizer, regime, setting) runs with the same seeds, and a
+seed fixes both the initial weights and the data order, so runs are paired.
+Runs go seed by seed: a partial study already holds complete paired
+comparisons for its first seeds. After every run the results JSON is
+rewritten atomically; a killed study picks up where it stopped.
+
+Usage::
+
+  python benchmarks/accuracy.py                  # the study (resumes)
+  python benchmarks/accuracy.py --report         # tables + figure from JSON
+  python benchmarks/accuracy.py --quick --out /tmp/acc.json   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from examples import stats
+from examples import train
+from examples.configs import default as default_config
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+DEFAULT_OUT = os.path.join(RESULTS, "accuracy_fashion_mnist.json")
+
+REGIMES = ("conventional", "warmup", "lerac", "lerac/linear", "lerac/log",
+           "lerac/cosine", "lerac/staircase", "lerac_reverse", "cbs",
+           "cbs+lerac")
+OPTIMIZERS = {  # name -> (learning rate, weight decay)
+    "sgd": (0.05, 5e-4),
+    "adam": (1e-3, 0.0),
+}
+
+
+def study_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
+  """Every run of the study, seed-major, as settings dicts."""
+  runs = []
+  for seed in range(args.seeds):
+    for model in args.models:
+      for optimizer in args.optimizers:
+        for regime in args.regimes:
+          runs.append(dict(model=model, optimizer=optimizer, regime=regime,
+                           k_epochs=args.k_epochs, min_scale=args.min_scale,
+                           seed=seed, study="main"))
+      # Sweeps of k and min_scale: exponential LeRaC, first model, SGD.
+      for k in args.sweep_k:
+        runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
+                         regime="lerac", k_epochs=k, min_scale=args.min_scale,
+                         seed=seed, study="sweep_k"))
+      for s in args.sweep_min_scale:
+        runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
+                         regime="lerac", k_epochs=args.k_epochs, min_scale=s,
+                         seed=seed, study="sweep_min_scale"))
+  return runs
+
+
+def run_key(run: dict[str, Any]) -> str:
+  return (f"{run['model']}|{run['optimizer']}|{run['regime']}"
+          f"|k={run['k_epochs']:g}|min_scale={run['min_scale']:g}"
+          f"|seed={run['seed']}")
+
+
+def make_config(run: dict[str, Any], args: argparse.Namespace):
+  config = default_config.get_config()
+  config.dataset = args.dataset
+  config.data_dir = args.data_dir
+  config.max_train_examples = args.max_train_examples
+  config.max_validation_examples = args.max_validation_examples
+  config.eval_test_every_epoch = False
+  config.tensorboard = False
+  config.log_every = 10**9  # per-step logs are not kept in the study JSON
+  config.model = run["model"]
+  config.batch_size = args.batch_size
+  config.num_epochs = args.epochs
+  config.num_train_steps = args.num_train_steps
+  config.optimizer = run["optimizer"]
+  config.learning_rate, config.weight_decay = OPTIMIZERS[run["optimizer"]]
+  config.lr_schedule = "cosine"
+  config.k_epochs = run["k_epochs"]
+  config.lerac.min_scale = run["min_scale"]
+  config.lerac.group = "layer"
+  config.cbs.every_epochs = 1
+  config.regime = run["regime"]
+  return config
+
+
+def _pack(correct) -> str | None:
+  if correct is None:
+    return None
+  bits = np.packbits(np.asarray(correct, bool))
+  return base64.b64encode(bits.tobytes()).decode("ascii")
+
+
+def _unpack(text: str | None, n: int):
+  if text is None:
+    return None
+  bits = np.frombuffer(base64.b64decode(text), np.uint8)
+  return np.unpackbits(bits)[:n].astype(bool)
+
+
+def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+  """What the study keeps of one ``train_and_evaluate`` result."""
+  final, best = result["final"], result["best"]
+  n = len(final["test_correct"]) if final["test_correct"] is not None else 0
+  return {
+      **run, "steps": result["steps"], "epochs": result["epochs"],
+      "num_depths": result["num_depths"],
+      "wall_time": result["wall_time"], "num_test": n,
+      "final": {"val": final["val"], "test": final["test"],
+                "test_correct": _pack(final["test_correct"])},
+      "best": {"epoch": best["epoch"], "val": best["val"],
+               "test": best["test"]},
+      "history": [{"step": h["step"], "epoch": h["epoch"],
+                   "val_accuracy": h["val_accuracy"]}
+                  for h in result["history"]],
+  }
+
+
+def load_results(path: str) -> dict[str, Any]:
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return {"meta": {}, "runs": {}}
+
+
+def save_results(path: str, data: dict[str, Any]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(data, f, indent=1)
+  os.replace(tmp, path)  # atomic: a kill never leaves a half-written file
+
+
+def run_study(args: argparse.Namespace) -> dict[str, Any]:
+  data = load_results(args.out)
+  settings = {k: v for k, v in vars(args).items()
+              if k not in ("out", "report", "max_runs", "quick")}
+  if data["runs"] and data["meta"].get("settings", settings) != settings:
+    raise SystemExit(
+        f"{args.out} holds a study with other settings "
+        f"({data['meta'].get('settings')}); use another --out.")
+  data["meta"]["settings"] = settings
+  data["meta"]["command"] = " ".join(sys.argv)
+  plan = study_plan(args)
+  todo = [r for r in plan if run_key(r) not in data["runs"]]
+  print(f"{len(plan)} runs in the study, {len(plan) - len(todo)} done, "
+        f"{len(todo)} to go -> {args.out}", flush=True)
+  datasets, setups = {}, {}
+  t0 = time.time()
+  for i, run in enumerate(todo[:args.max_runs or None]):
+    config = make_config(run, args)
+    if args.dataset not in datasets:
+      datasets[args.dataset] = train.load_dataset(config)
+    skey = run_key({**run, "seed": "-"})
+    if skey not in setups:
+      setups[skey] = train.create_setup(config, run["regime"],
+                                        datasets[args.dataset])
+    result = train.train_and_evaluate(config, setup=setups[skey],
+                                      seed=run["seed"], progress=False)
+    data["runs"][run_key(run)] = compact(result, run)
+    save_results(args.out, data)
+    print(f"[{i + 1}/{len(todo)}] {run_key(run)}: test "
+          f"{result['final']['test']:.4f} ({result['wall_time']:.0f} s; "
+          f"{time.time() - t0:.0f} s total)", flush=True)
+  return data
+
+
+# ---------------------------------------------------------------------------
+# Report.
+# ---------------------------------------------------------------------------
+
+
+def _as_stats_runs(runs: list[dict[str, Any]], label) -> list[dict[str, Any]]:
+  """Study records in the shape ``examples.stats.summarise`` reads."""
+  out = []
+  for r in runs:
+    final = dict(r["final"])
+    final["test_correct"] = _unpack(final["test_correct"], r["num_test"])
+    out.append({"regime": label(r), "seed": r["seed"], "metric": "accuracy",
+                "higher_is_better": True, "final": final, "best": r["best"],
+                "history": r["history"]})
+  return out
+
+
+def complete_seeds(runs: list[dict[str, Any]], labels: list[str],
+                   label) -> list[int]:
+  """Seeds for which every label has a run (a fair, paired comparison)."""
+  have = {(label(r), r["seed"]) for r in runs}
+  seeds = sorted({r["seed"] for r in runs})
+  return [s for s in seeds if all((l, s) in have for l in labels)]
+
+
+def report(data: dict[str, Any], out_prefix: str) -> str:
+  """Markdown tables (and a learning-curve figure) from the study JSON."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  settings = data["meta"].get("settings", {})
+  runs = list(data["runs"].values())
+  lines = []
+  groups = sorted({(r["model"], r["optimizer"]) for r in runs
+                   if r["study"] == "main"})
+  fig, axes = plt.subplots(1, max(1, len(groups)),
+                           figsize=(5.5 * max(1, len(groups)), 4),
+                           squeeze=False)
+  for ax, (model, optimizer) in zip(axes[0], groups):
+    group = [r for r in runs if r["study"] == "main"
+             and r["model"] == model and r["optimizer"] == optimizer]
+    labels = [g for g in REGIMES if any(r["regime"] == g for r in group)]
+    seeds = complete_seeds(group, labels, lambda r: r["regime"])
+    chosen = [r for r in group if r["seed"] in seeds]
+    if not seeds:
+      continue
+    rows = stats.summarise(_as_stats_runs(
+        sorted(chosen, key=lambda r: labels.index(r["regime"])),
+        lambda r: r["regime"]))
+    lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
+    lines.append(stats.format_table(rows))
+    lines.append("")
+    for label in labels:
+      rs = [r for r in chosen if r["regime"] == label]
+      length = min(len(r["history"]) for r in rs)
+      steps = [h["step"] for h in rs[0]["history"][:length]]
+      vals = np.array([[h["val_accuracy"] for h in r["history"][:length]]
+                       for r in rs])
+      line, = ax.plot(steps, vals.mean(0), marker="o", ms=3, label=label)
+      ax.fill_between(steps, vals.mean(0) - vals.std(0),
+                      vals.mean(0) + vals.std(0), color=line.get_color(),
+                      alpha=0.12, lw=0)
+    top = max(h["val_accuracy"] for r in chosen for h in r["history"])
+    ax.set_ylim(max(0.0, top - 0.25), min(1.0, top + 0.02))
+    ax.set_title(f"{model}, {optimizer}: validation accuracy")
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+  if groups:
+    axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(out_prefix + "_learning_curves.png", dpi=100)
+
+  for study, field in (("sweep_k", "k_epochs"),
+                       ("sweep_min_scale", "min_scale")):
+    sweep = [r for r in runs if r["study"] == study]
+    if not sweep:
+      continue
+    model, optimizer = sweep[0]["model"], sweep[0]["optimizer"]
+    base = [r for r in runs if r["study"] == "main" and r["model"] == model
+            and r["optimizer"] == optimizer
+            and r["regime"] in ("conventional", "lerac")]
+    label = lambda r, f=field: (  # noqa: E731
+        "conventional" if r["regime"] == "conventional"
+        else f"lerac {f}={r[f]:g}")
+    both = base + sweep
+    labels = list(dict.fromkeys(["conventional"] + [
+        label(r) for r in sorted(both, key=lambda r: r[field])
+        if r["regime"] == "lerac"]))
+    seeds = complete_seeds(both, labels, label)
+    if not seeds:
+      continue
+    chosen = [r for r in both if r["seed"] in seeds]
+    rows = stats.summarise(_as_stats_runs(
+        sorted(chosen, key=lambda r: labels.index(label(r))), label))
+    lines.append(f"#### Sweep of {field}: {model}, {optimizer}, exponential "
+                 f"(seeds {seeds})\n")
+    lines.append(stats.format_table(rows))
+    lines.append("")
+  done = len(runs)
+  total = len(study_plan(argparse.Namespace(**settings))) if settings else done
+  wall = sum(r["wall_time"] for r in runs)
+  header = (f"{done} of {total} planned runs done ({wall / 60:.0f} min of "
+            f"training); only seeds with every regime of a table are used.\n")
+  text = header + "\n" + "\n".join(lines)
+  with open(out_prefix + ".md", "w") as f:
+    f.write(text)
+  return text
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--out", default=DEFAULT_OUT)
+  p.add_argument("--report", action="store_true",
+                 help="only write the tables and figure from --out")
+  p.add_argument("--quick", action="store_true",
+                 help="tiny smoke setting (digits, 2 regimes, 2 seeds)")
+  p.add_argument("--dataset", default="fashion_mnist")
+  p.add_argument("--data_dir", default="")
+  p.add_argument("--models", default="small_cnn,narrow_resnet",
+                 type=lambda s: s.split(","))
+  p.add_argument("--optimizers", default="sgd,adam",
+                 type=lambda s: s.split(","))
+  p.add_argument("--regimes", default=",".join(REGIMES),
+                 type=lambda s: s.split(","))
+  p.add_argument("--seeds", type=int, default=5)
+  p.add_argument("--epochs", type=int, default=2)
+  p.add_argument("--k_epochs", type=float, default=0.5)
+  p.add_argument("--min_scale", type=float, default=1e-6)
+  p.add_argument("--sweep_k", default="0.25,1.0",
+                 type=lambda s: [float(x) for x in s.split(",") if x])
+  p.add_argument("--sweep_min_scale", default="1e-2,1e-4,1e-8",
+                 type=lambda s: [float(x) for x in s.split(",") if x])
+  p.add_argument("--batch_size", type=int, default=128)
+  # 10k of the 60k training images: about 2 hours for the whole study on 2
+  # idle cores (estimated); 0 uses all 60k (about 6 hours).
+  p.add_argument("--max_train_examples", type=int, default=10000)
+  p.add_argument("--max_validation_examples", type=int, default=5000)
+  p.add_argument("--num_train_steps", type=int, default=-1)
+  p.add_argument("--max_runs", type=int, default=0,
+                 help="stop after this many new runs (0: all)")
+  args = p.parse_args(argv)
+  if args.quick:
+    args.dataset, args.models, args.optimizers = "digits", ["small_cnn"], [
+        "sgd"]
+    args.regimes, args.seeds, args.epochs = ["conventional", "lerac"], 2, 1
+    args.sweep_k, args.sweep_min_scale = [1.0], [1e-2]
+    args.batch_size, args.max_validation_examples = 64, 0
+  return args
+
+
+def main(argv=None) -> dict[str, Any]:
+  args = parse_args(argv)
+  prefix = os.path.splitext(args.out)[0]
+  if args.report:
+    data = load_results(args.out)
+  else:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    data = run_study(args)
+  print(report(data, prefix))
+  return data
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,42 @@
+"""Smoke test for benchmarks/accuracy.py (issue 5, section 2).
+
+Runs the study on its ``--quick`` setting (digits, small CNN, SGD,
+conventional vs lerac, one sweep value each, 2 seeds, 1 epoch), killed after
+three runs and resumed, then checks the report.
+"""
+
+import json
+
+from benchmarks import accuracy
+
+
+def test_quick_study_resumes_and_reports(tmp_path, capsys):
+  out = tmp_path / "acc.json"
+  accuracy.main(["--quick", "--out", str(out), "--max_runs", "3"])
+  first = json.loads(out.read_text())["runs"]
+  assert len(first) == 3
+  # Seed-major: the first seed's runs come first.
+  assert {r["seed"] for r in first.values()} == {0}
+
+  accuracy.main(["--quick", "--out", str(out)])
+  runs = json.loads(out.read_text())["runs"]
+  assert len(runs) == 8  # 2 seeds x (2 regimes + 1 k + 1 min_scale)
+  for key, run in first.items():  # resumed, not re-run
+    assert runs[key]["wall_time"] == run["wall_time"]
+  for run in runs.values():
+    assert 0.0 <= run["final"]["test"] <= 1.0
+    assert run["num_test"] > 0 and run["final"]["test_correct"]
+
+  text = (tmp_path / "acc.md").read_text()
+  assert "8 of 8 planned runs done" in text
+  assert "| lerac |" in text and "McNemar" in text
+  assert "Sweep of k_epochs" in text and "lerac min_scale=0.01" in text
+  assert (tmp_path / "acc_learning_curves.png").stat().st_size > 0
+
+  # Other settings refuse to mix into the same file.
+  try:
+    accuracy.main(["--quick", "--out", str(out), "--k_epochs", "1.0"])
+  except SystemExit as e:
+    assert "other settings" in str(e)
+  else:
+    raise AssertionError("mixed settings were accepted")
