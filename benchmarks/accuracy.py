@@ -68,15 +68,17 @@ def study_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
           runs.append(dict(model=model, optimizer=optimizer, regime=regime,
                            k_epochs=args.k_epochs, min_scale=args.min_scale,
                            seed=seed, study="main"))
-      # Sweeps of k and min_scale: exponential LeRaC, first model, SGD.
-      for k in args.sweep_k:
-        runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
-                         regime="lerac", k_epochs=k, min_scale=args.min_scale,
-                         seed=seed, study="sweep_k"))
-      for s in args.sweep_min_scale:
-        runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
-                         regime="lerac", k_epochs=args.k_epochs, min_scale=s,
-                         seed=seed, study="sweep_min_scale"))
+    # Sweeps of k and min_scale: exponential LeRaC, first model, SGD.
+    for k in args.sweep_k:
+      runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
+                       regime="lerac", k_epochs=k, min_scale=args.min_scale,
+                       seed=seed, study="sweep_k"))
+    for s in args.sweep_min_scale:
+      runs.append(dict(model=args.models[0], optimizer=args.optimizers[0],
+                       regime="lerac", k_epochs=args.k_epochs, min_scale=s,
+                       seed=seed, study="sweep_min_scale"))
+  keys = [run_key(r) for r in runs]
+  assert len(keys) == len(set(keys)), "duplicate runs in the plan"
   return runs
 
 
