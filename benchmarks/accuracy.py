@@ -226,18 +226,22 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   settings = data["meta"].get("settings", {})
   runs = list(data["runs"].values())
   lines = []
-  groups = sorted({(r["model"], r["optimizer"]) for r in runs
-                   if r["study"] == "main"})
+  # In the plan's order: models, then optimizers.
+  groups = [(m, o) for m in settings.get("models", ()) for o in settings.get(
+      "optimizers", ()) if any(r["model"] == m and r["optimizer"] == o
+                               for r in runs)]
   fig, axes = plt.subplots(1, max(1, len(groups)),
                            figsize=(5.5 * max(1, len(groups)), 4),
                            squeeze=False)
   for ax, (model, optimizer) in zip(axes[0], groups):
     group = [r for r in runs if r["study"] == "main"
              and r["model"] == model and r["optimizer"] == optimizer]
-    labels = [g for g in REGIMES if any(r["regime"] == g for r in group)]
+    labels = list(settings.get("regimes", REGIMES))
     seeds = complete_seeds(group, labels, lambda r: r["regime"])
     chosen = [r for r in group if r["seed"] in seeds]
     if not seeds:
+      lines.append(f"#### {model}, {optimizer}: {len(group)} runs so far; no "
+                   f"seed has all {len(labels)} regimes yet\n")
       continue
     rows = stats.summarise(_as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
