@@ -242,6 +242,8 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
     if not seeds:
       lines.append(f"#### {model}, {optimizer}: {len(group)} runs so far; no "
                    f"seed has all {len(labels)} regimes yet\n")
+      ax.set_axis_off()
+      ax.set_title(f"{model}, {optimizer}: incomplete")
       continue
     rows = stats.summarise(_as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
