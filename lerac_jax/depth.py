@@ -21,6 +21,8 @@ from typing import Any, Union
 import jax
 import numpy as np
 
+from lerac_jax import schedules
+
 PyTree = Any
 
 # ---------------------------------------------------------------------------
@@ -342,13 +344,6 @@ def _related(entry: str, path: str) -> bool:
 # ---------------------------------------------------------------------------
 
 Rule = tuple[str, Union[int, float, Callable[..., Any]]]
-
-
-def _natural_key(value: Any) -> tuple:
-  if isinstance(value, tuple):
-    return tuple(_natural_key(v)[0] if not isinstance(v, tuple) else v
-                 for v in value)
-  return (value,)
 
 
 def depths_from_rules(
@@ -900,8 +895,6 @@ def describe(
     head      1  0.0001    0.01
     2 depths, 2 entries; schedule 'exponential', k = 1000 steps.
   """
-  from lerac_jax import schedules  # pylint: disable=g-import-not-at-top
-
   resolved = as_depths(depths, params)
   curve = schedules.make_curve(
       resolved.num_depths, curriculum_steps=curriculum_steps, **kwargs)

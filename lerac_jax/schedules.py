@@ -58,10 +58,9 @@ def check_curriculum_steps(curriculum_steps: ArrayLike) -> None:
 def check_min_scale(min_scale: ArrayLike, name: str = "min_scale") -> None:
   s = concrete_or_none(min_scale)
   if s is not None and not 0.0 < s <= 1.0:
-    raise ValueError(
-        f"{name} must be in (0, 1] (it is eta_n(0) / eta0, the lowest initial"
-        f" ratio); got {min_scale!r}."
-    )
+    why = (" (it is eta_n(0) / eta0, the lowest initial ratio)"
+           if name == "min_scale" else "")
+    raise ValueError(f"{name} must be in (0, 1]{why}; got {min_scale!r}.")
 
 
 def _check_num_depths(num_depths: int) -> None:
@@ -489,6 +488,7 @@ def make_curve(
         f"{', '.join(map(repr, SCHEDULES))}."
     )
   check_curriculum_steps(curriculum_steps)
+  check_min_scale(min_scale)
   ratios = make_ratios(
       num_depths, initial_ratios, min_scale=min_scale, decay_factor=decay_factor
   )

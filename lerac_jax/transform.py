@@ -30,13 +30,17 @@ def _is_params_placeholder(params: Any) -> bool:
 
 
 def _validate_settings(depths, kwargs) -> None:
-  """Checks every concrete setting once, when the transformation is built."""
-  schedules.check_curriculum_steps(kwargs["curriculum_steps"])
-  schedules.check_min_scale(kwargs["min_scale"])
+  """Checks every concrete setting once, when the transformation is built.
+
+  Building the curve runs every check (``make_curve`` and the ratio
+  functions validate their arguments).
+  """
   if isinstance(depths, depth_lib.Depths):
     schedules.make_curve(depths.num_depths, **kwargs)
-  else:  # the depth count is known only once params are seen
-    schedules.make_curve(1, **{**kwargs, "initial_ratios": "geometric"})
+  else:  # the depth count, hence an explicit ratio list, is checked at init
+    ratios = kwargs["initial_ratios"]
+    schedules.make_curve(1, **{**kwargs, "initial_ratios": (
+        ratios if isinstance(ratios, str) else "geometric")})
 
 
 def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
