@@ -121,12 +121,17 @@ class MLPWithNewHead(nn.Module):
     return nn.Dense(h.CLASSES, name="head")(x), nn.Dense(2, name="aux_head")(x)
 
 
+def save_and_restore(state, path):
+  """An orbax round trip into the abstract train state (the typed restore)."""
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, state)
+    ckptr.wait_until_finished()
+    return ckptr.restore(path, jax.eval_shape(create_state))
+
+
 def test_restored_state_with_stale_depths_fails_clearly(tmp_path):
   old = run(create_state(), 0, SAVE_AT)
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(tmp_path / "ckpt", old)
-    ckptr.wait_until_finished()
-    restored = ckptr.restore(tmp_path / "ckpt", jax.eval_shape(create_state))
+  restored = save_and_restore(old, tmp_path / "ckpt")
 
   # The new model's depths name 'aux_head', the restored params lack it.
   new_depths = lerac_jax.depths_from_model(MLPWithNewHead(), h.sample_input())
@@ -150,10 +155,7 @@ def test_restored_state_with_stale_depths_fails_clearly(tmp_path):
 def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
   """The documented fix: new depths and tx, the restored count spliced in."""
   old = run(create_state(), 0, SAVE_AT)
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(tmp_path / "ckpt", old)
-    ckptr.wait_until_finished()
-    restored = ckptr.restore(tmp_path / "ckpt", jax.eval_shape(create_state))
+  restored = save_and_restore(old, tmp_path / "ckpt")
 
   new_depths = lerac_jax.depths_from_model(MLPWithNewHead(), h.sample_input())
   new_tx = lerac_jax.lerac(optax.sgd(0.1, momentum=0.9), new_depths,

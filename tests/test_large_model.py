@@ -69,6 +69,17 @@ def live_bytes():
   return sum(a.nbytes for a in jax.live_arrays())
 
 
+def check_nothing_allocated(num_params, rss0, live0):
+  """Prints the memory growth and asserts no parameter-sized allocation."""
+  rss1, live1 = peak_rss_bytes(), live_bytes()
+  print(f"peak RSS growth {(rss1 - rss0) / 2**20:.0f} MiB, live JAX buffers "
+        f"growth {live1 - live0} bytes")
+  assert 6.5e9 < num_params < 7.5e9
+  # Nothing the size of a parameter was allocated.
+  assert live1 - live0 < 2**20
+  assert rss1 - rss0 < 2**30
+
+
 @pytest.mark.parametrize("stack_axis", [0, 1])
 def test_7b_abstract_depths_and_init_allocate_nothing(stack_axis):
   model = Llama(stack_axis=stack_axis)
@@ -97,14 +108,7 @@ def test_7b_abstract_depths_and_init_allocate_nothing(stack_axis):
         f"{t1 - t0:.2f}s, depths_from_model {t2 - t1:.2f}s, "
         f"eval_shape(lerac(adamw).init) {t3 - t2:.2f}s, eval_shape(update) "
         f"{t4 - t3:.2f}s, scale_by_lerac.init {t5 - t4:.3f}s")
-  rss1, live1 = peak_rss_bytes(), live_bytes()
-  print(f"peak RSS growth {(rss1 - rss0) / 2**20:.0f} MiB, live JAX buffers "
-        f"growth {live1 - live0} bytes")
-
-  assert 6.5e9 < n < 7.5e9
-  # Nothing the size of a parameter was allocated.
-  assert live1 - live0 < 2**20
-  assert rss1 - rss0 < 2**30
+  check_nothing_allocated(n, rss0, live0)
   assert all(isinstance(x, jax.ShapeDtypeStruct)
              for x in jax.tree.leaves((params, state, updates, new_state)))
 
@@ -195,13 +199,7 @@ def test_7b_abstract_nnx_model_and_optimizer_allocate_nothing():
         f"nnx.eval_shape(model) {t1 - t0:.2f}s, depths_from_model "
         f"{t2 - t1:.2f}s, nnx.eval_shape(nnx.Optimizer) {t3 - t2:.2f}s, "
         f"eval_shape(update) {t4 - t3:.2f}s")
-  rss1, live1 = peak_rss_bytes(), live_bytes()
-  print(f"peak RSS growth {(rss1 - rss0) / 2**20:.0f} MiB, live JAX buffers "
-        f"growth {live1 - live0} bytes")
-
-  assert 6.5e9 < n < 7.5e9
-  assert live1 - live0 < 2**20
-  assert rss1 - rss0 < 2**30
+  check_nothing_allocated(n, rss0, live0)
   assert depths.num_depths == LAYERS + 2
   assert depths.table["layers/wq/kernel"] == lerac_jax.Stacked(
       tuple(range(1, LAYERS + 1)), 0)
