@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -46,16 +47,41 @@ def _validate_settings(depths, kwargs) -> None:
 def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
   """One scalar per depth used by a plain (non-stacked) leaf.
 
-  Each is taken out of the vector by a reduction, not by ``multipliers[d]``:
-  XLA fuses a slice into every consumer, so same-shaped layers would get
-  update kernels that differ only in the slice index and are compiled one by
-  one (a 24-layer MLP compiled 1.8x slower than without LeRaC). A reduction
-  is not fused into its consumers, so those kernels stay identical and are
-  compiled once (see benchmarks/README.md).
+  They come out of one variadic reduction, not out of ``multipliers[d]``: XLA
+  fuses a slice into every consumer, so same-shaped layers would get update
+  kernels that differ only in the slice index and are compiled one by one (a
+  24-layer MLP compiled 1.8x slower than without LeRaC). A reduction is not
+  fused into its consumers, so those kernels stay identical and are compiled
+  once; a single variadic one is a single extra kernel whatever the depth
+  count (see benchmarks/README.md).
   """
-  eye = np.eye(multipliers.shape[0], dtype=np.float32)
-  used = sorted({v for v in values if isinstance(v, int)})
-  return {d: jnp.sum(multipliers * eye[d]) for d in used}
+  used = tuple(sorted({v for v in values if isinstance(v, int)}))
+  if not used:
+    return {}
+  return dict(zip(used, _pick(used, multipliers)))
+
+
+def _one_hot_products(used, vector):
+  eye = np.eye(vector.shape[0], dtype=vector.dtype)
+  return tuple(vector * eye[d] for d in used)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _pick(used: tuple[int, ...], vector: jax.Array) -> tuple[jax.Array, ...]:
+  """``tuple(vector[d] for d in used)`` as one variadic ``lax.reduce``."""
+  zeros = tuple(np.zeros((), vector.dtype) for _ in used)
+  return jax.lax.reduce(
+      _one_hot_products(used, vector), zeros,
+      lambda xs, ys: tuple(x + y for x, y in zip(xs, ys)), (0,))
+
+
+@_pick.defjvp
+def _pick_jvp(used, primals, tangents):
+  # The generic variadic reduce has no derivative; the map is linear, so the
+  # tangents go through plain sums (differentiable, transposable).
+  (vector,), (tangent,) = primals, tangents
+  return _pick(used, vector), tuple(
+      jnp.sum(x) for x in _one_hot_products(used, tangent))
 
 
 def _scale_leaf(update, value, multipliers, scalars, layer_axis_name):

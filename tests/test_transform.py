@@ -236,6 +236,35 @@ def test_inside_inject_hyperparams_with_traced_settings():
   np.testing.assert_allclose(updates["head"], -0.1, rtol=1e-5)  # t=1 >= k
 
 
+def test_differentiable_in_settings_and_vmappable():
+  """The per-depth scalars come from a variadic reduce with its own JVP."""
+  ones = jax.tree.map(jnp.ones_like, make_params())
+
+  def head_sum(min_scale):
+    tx = lerac_jax.scale_by_lerac(DEPTHS, curriculum_steps=20,
+                                  min_scale=min_scale)
+    updates, _ = tx.update(ones, tx.init(ones))
+    return updates["head"].sum()  # = size * min_scale at t = 0
+
+  size = np.prod(SHAPES["head"])
+  np.testing.assert_allclose(jax.grad(head_sum)(1e-2), size, rtol=1e-5)
+  np.testing.assert_allclose(jax.jacfwd(head_sum)(1e-2), size, rtol=1e-5)
+  np.testing.assert_allclose(jax.vmap(head_sum)(jnp.array([1e-2, 1e-3])),
+                             [size * 1e-2, size * 1e-3], rtol=1e-5)
+
+
+def test_one_extra_reduction_whatever_the_depth_count():
+  """Same-shaped layers keep one shared update kernel (compile time)."""
+  def reduces(num_layers):
+    params = {f"layer{i}": jnp.ones((4, 4)) for i in range(num_layers)}
+    depths = {f"layer{i}": i for i in range(num_layers)}
+    tx = lerac_jax.scale_by_lerac(depths, curriculum_steps=10)
+    hlo = jax.jit(tx.update).lower(params, tx.init(params)).as_text()
+    return hlo.count("stablehlo.reduce")
+
+  assert reduces(2) == reduces(12) == 1
+
+
 def test_masked_leaves_are_exempt_and_ratios_unchanged():
   params = make_params()
   mask = {"stem": False, "mid": True, "head": True}
