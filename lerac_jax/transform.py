@@ -62,8 +62,10 @@ def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
 
 
 def _one_hot_products(used, vector):
-  eye = np.eye(vector.shape[0], dtype=vector.dtype)
-  return tuple(vector * eye[d] for d in used)
+  # iota, not rows of np.eye: no D x D constant in the HLO for D depths.
+  index = jax.lax.iota(jnp.int32, vector.shape[0])
+  zero = jnp.zeros((), vector.dtype)
+  return tuple(jnp.where(index == d, vector, zero) for d in used)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
