@@ -209,6 +209,47 @@ def _as_stats_runs(runs: list[dict[str, Any]], label) -> list[dict[str, Any]]:
   return out
 
 
+HEADLINE_HEAD = [
+    "| setting | seeds | conventional | warmup | lerac (exponential) "
+    "| best other lerac schedule | lerac_reverse | cbs | cbs+lerac |",
+    "|" + "---|" * 9]
+
+
+def headline_row(setting: str, seeds: list[int],
+                 rows: list[dict[str, Any]]) -> str:
+  """One line of the headline table from ``stats.summarise`` rows."""
+  by = {r["regime"]: r for r in rows}
+
+  def cell(regime: str, name: str = "") -> str:
+    if regime not in by:
+      return ""
+    f = by[regime]["final"]
+    text = f"{name}{100 * f['mean']:.2f} ± {100 * f['std']:.2f}"
+    if "mean_diff" in f:
+      star = "*" if f.get("t_pvalue", 1.0) < 0.05 else ""
+      text += f" ({100 * f['mean_diff']:+.2f}{star})"
+    return text
+
+  others = [g for g in by if g.startswith("lerac/")]
+  best = max(others, key=lambda g: by[g]["final"]["mean"], default=None)
+  cells = [setting, str(len(seeds)), cell("conventional"), cell("warmup"),
+           cell("lerac"),
+           cell(best, best.split("/")[1] + " ") if best else "",
+           cell("lerac_reverse"), cell("cbs"), cell("cbs+lerac")]
+  return "| " + " | ".join(cells) + " |"
+
+
+def warmup_row(setting: str, labels: list[str],
+               rows: list[dict[str, Any]]) -> str:
+  """One line of the LeRaC-vs-warm-up table (``summarise`` vs warmup)."""
+  by = {r["regime"]: r["final"] for r in rows}
+  cells = [setting] + [
+      f"{100 * by[l]['mean_diff']:+.2f} "
+      f"({stats.format_p(by[l].get('t_pvalue', math.nan))})"
+      for l in labels if l.startswith("lerac") and "mean_diff" in by.get(l, {})]
+  return "| " + " | ".join(cells) + " |"
+
+
 def complete_seeds(runs: list[dict[str, Any]], labels: list[str],
                    label) -> list[int]:
   """Seeds for which every label has a run (a fair, paired comparison)."""
@@ -225,7 +266,7 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
 
   settings = data["meta"].get("settings", {})
   runs = list(data["runs"].values())
-  lines = []
+  lines, headline, versus_warmup = [], [], []
   # In the plan's order: models, then optimizers.
   groups = [(m, o) for m in settings.get("models", ()) for o in settings.get(
       "optimizers", ()) if any(r["model"] == m and r["optimizer"] == o
@@ -248,6 +289,12 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
     rows = stats.summarise(_as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
         lambda r: r["regime"]))
+    headline.append(headline_row(f"{model}, {optimizer}", seeds, rows))
+    if "warmup" in labels:  # the reviewers' control: LeRaC vs warm-up
+      rows_vs_warmup = stats.summarise(
+          _as_stats_runs(chosen, lambda r: r["regime"]), baseline="warmup")
+      versus_warmup.append(warmup_row(f"{model}, {optimizer}", labels,
+                                      rows_vs_warmup))
     lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
     lines.append(stats.format_table(rows))
     lines.append("")
@@ -302,6 +349,18 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   wall = sum(r["wall_time"] for r in runs)
   header = (f"{done} of {total} planned runs done ({wall / 60:.0f} min of "
             f"training); only seeds with every regime of a table are used.\n")
+  if headline:
+    header += ("\nHeadline: final-epoch test accuracy %, mean ± std over "
+               "seeds (difference from conventional; * paired t-test "
+               "p < 0.05).\n\n" + "\n".join(HEADLINE_HEAD + headline) + "\n")
+  if versus_warmup:
+    columns = [l for l in settings.get("regimes", REGIMES) if
+               l.startswith("lerac")]
+    header += ("\nAgainst the warm-up control: final-epoch test accuracy "
+               "difference from warmup, points (paired t-test p).\n\n"
+               f"| setting | {' | '.join(columns)} |\n|"
+               + "---|" * (len(columns) + 1) + "\n"
+               + "\n".join(versus_warmup) + "\n")
   text = header + "\n" + "\n".join(lines)
   with open(out_prefix + ".md", "w") as f:
     f.write(text)

@@ -144,7 +144,8 @@ def summarise(runs: Sequence[dict[str, Any]],
   return rows
 
 
-def _fmt_p(p: float) -> str:
+def format_p(p: float) -> str:
+  """A p-value for a table: 2 significant digits, 'n/a' when undefined."""
   if p is None or math.isnan(p):
     return 'n/a'
   return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
@@ -170,9 +171,9 @@ def format_table(rows: Sequence[dict[str, Any]],
       cells += ['', '', '', '']
     else:
       cells += [f"{f.get('mean_diff', math.nan) * scale:+.{digits}f}",
-                _fmt_p(f.get('t_pvalue', math.nan)),
-                _fmt_p(f.get('wilcoxon_pvalue', math.nan)),
-                _fmt_p(r.get('mcnemar', {}).get('median_pvalue', math.nan))]
+                format_p(f.get('t_pvalue', math.nan)),
+                format_p(f.get('wilcoxon_pvalue', math.nan)),
+                format_p(r.get('mcnemar', {}).get('median_pvalue', math.nan))]
     cells.append(
         f"{b['mean'] * scale:.{digits}f} ± {b['std'] * scale:.{digits}f}")
     cells.append('' if r['regime'] == baseline else

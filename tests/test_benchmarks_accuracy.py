@@ -6,8 +6,13 @@ three runs and resumed, then checks the report.
 """
 
 import json
+import os
+
+import pytest
 
 from benchmarks import accuracy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_quick_study_resumes_and_reports(tmp_path, capsys):
@@ -30,13 +35,26 @@ def test_quick_study_resumes_and_reports(tmp_path, capsys):
   text = (tmp_path / "acc.md").read_text()
   assert "8 of 8 planned runs done" in text
   assert "| lerac |" in text and "McNemar" in text
+  assert "| small_cnn, sgd | 2 | " in text  # the headline row
   assert "Sweep of k_epochs" in text and "lerac min_scale=0.01" in text
   assert (tmp_path / "acc_learning_curves.png").stat().st_size > 0
 
   # Other settings refuse to mix into the same file.
-  try:
+  with pytest.raises(SystemExit, match="other settings"):
     accuracy.main(["--quick", "--out", str(out), "--k_epochs", "1.0"])
-  except SystemExit as e:
-    assert "other settings" in str(e)
-  else:
-    raise AssertionError("mixed settings were accepted")
+
+
+def test_readme_tables_match_committed_results(tmp_path):
+  path = accuracy.DEFAULT_OUT
+  if not os.path.exists(path):
+    pytest.skip("no committed results yet")
+  with open(path) as f:
+    text = accuracy.report(json.load(f), str(tmp_path / "report"))
+  with open(os.path.join(ROOT, "benchmarks", "README.md")) as f:
+    readme = f.read()
+  start = "<!-- rendered from results/accuracy_fashion_mnist.json -->\n"
+  assert start in readme
+  rendered = readme.split(start, 1)[1].split("<!-- end rendered -->", 1)[0]
+  assert rendered.strip() == text.strip()
+  with open(os.path.splitext(path)[0] + ".md") as f:
+    assert f.read() == text  # the committed report is the JSON's
