@@ -239,6 +239,11 @@ def headline_row(setting: str, seeds: list[int],
   return "| " + " | ".join(cells) + " |"
 
 
+def lerac_regimes(labels: list[str]) -> list[str]:
+  """The columns of the LeRaC-vs-warm-up table."""
+  return [l for l in labels if l.startswith("lerac")]
+
+
 def warmup_row(setting: str, labels: list[str],
                rows: list[dict[str, Any]]) -> str:
   """One line of the LeRaC-vs-warm-up table (``summarise`` vs warmup)."""
@@ -246,7 +251,7 @@ def warmup_row(setting: str, labels: list[str],
   cells = [setting] + [
       f"{100 * by[l]['mean_diff']:+.2f} "
       f"({stats.format_p(by[l].get('t_pvalue', math.nan))})"
-      for l in labels if l.startswith("lerac") and "mean_diff" in by.get(l, {})]
+      for l in lerac_regimes(labels) if "mean_diff" in by.get(l, {})]
   return "| " + " | ".join(cells) + " |"
 
 
@@ -286,13 +291,13 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
       ax.set_axis_off()
       ax.set_title(f"{model}, {optimizer}: incomplete")
       continue
-    rows = stats.summarise(_as_stats_runs(
+    stats_runs = _as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
-        lambda r: r["regime"]))
+        lambda r: r["regime"])
+    rows = stats.summarise(stats_runs)
     headline.append(headline_row(f"{model}, {optimizer}", seeds, rows))
     if "warmup" in labels:  # the reviewers' control: LeRaC vs warm-up
-      rows_vs_warmup = stats.summarise(
-          _as_stats_runs(chosen, lambda r: r["regime"]), baseline="warmup")
+      rows_vs_warmup = stats.summarise(stats_runs, baseline="warmup")
       versus_warmup.append(warmup_row(f"{model}, {optimizer}", labels,
                                       rows_vs_warmup))
     lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
@@ -354,8 +359,7 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
                "seeds (difference from conventional; * paired t-test "
                "p < 0.05).\n\n" + "\n".join(HEADLINE_HEAD + headline) + "\n")
   if versus_warmup:
-    columns = [l for l in settings.get("regimes", REGIMES) if
-               l.startswith("lerac")]
+    columns = lerac_regimes(settings.get("regimes", REGIMES))
     header += ("\nAgainst the warm-up control: final-epoch test accuracy "
                "difference from warmup, points (paired t-test p).\n\n"
                f"| setting | {' | '.join(columns)} |\n|"
