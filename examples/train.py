@@ -235,8 +235,8 @@ def make_train_step(model, tx, learning_rate_fn, scales_fn, use_cbs):
       loss = _cross_entropy(logits, y).mean()
       return loss, (logits, updates)
 
-    grads, (logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
-    loss = _cross_entropy(logits, y).mean()
+    (loss, (logits, updates)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
     metrics = {
         'loss': loss,
         'accuracy': jnp.mean(jnp.argmax(logits, -1) == y),
