@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples import plots
 from examples import stats
 from examples import train
 from examples.configs import default as default_config
@@ -303,16 +304,7 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
     lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
     lines.append(stats.format_table(rows))
     lines.append("")
-    for label in labels:
-      rs = [r for r in chosen if r["regime"] == label]
-      length = min(len(r["history"]) for r in rs)
-      steps = [h["step"] for h in rs[0]["history"][:length]]
-      vals = np.array([[h["val_accuracy"] for h in r["history"][:length]]
-                       for r in rs])
-      line, = ax.plot(steps, vals.mean(0), marker="o", ms=3, label=label)
-      ax.fill_between(steps, vals.mean(0) - vals.std(0),
-                      vals.mean(0) + vals.std(0), color=line.get_color(),
-                      alpha=0.12, lw=0)
+    plots.draw_learning_curves(ax, stats_runs)
     top = max(h["val_accuracy"] for r in chosen for h in r["history"])
     ax.set_ylim(max(0.0, top - 0.25), min(1.0, top + 0.02))
     ax.set_title(f"{model}, {optimizer}: validation accuracy")

@@ -63,16 +63,15 @@ def plot_lr_curves(runs: Sequence[dict[str, Any]], path: str) -> None:
   plt.close(fig)
 
 
-def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str,
+def draw_learning_curves(ax, runs: Sequence[dict[str, Any]],
                          metric: str = 'accuracy') -> None:
-  """Validation metric against step: mean over seeds and a ±1 std band.
+  """One line per regime on ``ax``: mean over seeds and a ±1 std band.
 
   Args:
-    runs: ``train.train_and_evaluate`` results.
-    path: PNG file to write.
+    ax: a matplotlib Axes.
+    runs: ``train.train_and_evaluate`` results (``regime`` and ``history``).
     metric: ``'accuracy'`` or ``'bpc'``.
   """
-  fig, ax = plt.subplots(figsize=(7, 4.2))
   for regime, rs in _by_regime(runs).items():
     length = min(len(r['history']) for r in rs)
     steps = np.asarray([h['step'] for h in rs[0]['history'][:length]])
@@ -83,6 +82,19 @@ def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str,
                     label=f'{regime} (n={len(rs)})')
     ax.fill_between(steps, mean - std, mean + std, color=line.get_color(),
                     alpha=0.15, lw=0)
+
+
+def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str,
+                         metric: str = 'accuracy') -> None:
+  """Validation metric against step: mean over seeds and a ±1 std band.
+
+  Args:
+    runs: ``train.train_and_evaluate`` results.
+    path: PNG file to write.
+    metric: ``'accuracy'`` or ``'bpc'``.
+  """
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  draw_learning_curves(ax, runs, metric)
   ax.set_xlabel('step')
   ax.set_ylabel(f'validation {metric}')
   ax.grid(alpha=0.3)
