@@ -207,26 +207,25 @@ def init_variables(model, args, rng: np.random.Generator):
   return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+def loss_and_extra(task: Task, params, extra, batch) -> tuple[Any, Any]:
+  """Mean cross-entropy of ``batch`` and the updated BatchNorm statistics."""
+  x, y, sigma = batch
+  if task.setting.name == "resnet18":
+    logits, new_extra = task.model.apply({"params": params, **extra}, x,
+                                         sigma, mutable=list(extra))
+  else:
+    logits, new_extra = task.model.apply({"params": params}, x), extra
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+  return loss, new_extra
+
+
 def make_step(task: Task, tx: optax.GradientTransformation) -> Callable:
   """A fresh (un-jitted) train step ``(carry, batch) -> (carry, loss)``."""
-  model = task.model
-  is_resnet = task.setting.name == "resnet18"
 
   def step(carry, batch):
     params, extra, opt_state = carry
-    x, y, sigma = batch
-
-    def loss_fn(p):
-      if is_resnet:
-        logits, new_extra = model.apply({"params": p, **extra}, x, sigma,
-                                        mutable=list(extra))
-      else:
-        logits, new_extra = model.apply({"params": p}, x), extra
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-      return loss, new_extra
-
-    (loss, new_extra), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params)
+    (loss, new_extra), grads = jax.value_and_grad(
+        lambda p: loss_and_extra(task, p, extra, batch), has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     return (params, new_extra, opt_state), loss
@@ -288,7 +287,8 @@ def unstack_stacked(inner: optax.GradientTransformation,
 
 
 def partition_optimizer(kind: str, lr: float, depths: lerac_jax.Depths,
-                        params) -> optax.GradientTransformation:
+                        params, curriculum_steps: int = CURRICULUM_STEPS
+                        ) -> optax.GradientTransformation:
   """Variant C: ``optax.partition``, one optimizer copy per depth.
 
   Copy ``d`` gets the schedule ``lr * m_d(count)`` where ``m_d`` is
@@ -300,17 +300,18 @@ def partition_optimizer(kind: str, lr: float, depths: lerac_jax.Depths,
     lr: base learning rate.
     depths: the depths B uses.
     params: the parameter tree (its structure gives the labels).
+    curriculum_steps: k.
 
   Returns:
     The per-depth optimizer.
   """
   n = depths.num_depths
   ratios = np.asarray(lerac_jax.schedules.make_curve(
-      n, curriculum_steps=CURRICULUM_STEPS, min_scale=MIN_SCALE)(0))
+      n, curriculum_steps=curriculum_steps, min_scale=MIN_SCALE)(0))
 
   def schedule(d):
     curve = lerac_jax.schedules.make_curve(
-        1, curriculum_steps=CURRICULUM_STEPS, initial_ratios=[float(ratios[d])])
+        1, curriculum_steps=curriculum_steps, initial_ratios=[float(ratios[d])])
     return lambda count: lr * curve(count)[0]
 
   transforms = {f"depth_{d}": make_optimizer(kind, schedule(d))
@@ -328,17 +329,20 @@ def partition_optimizer(kind: str, lr: float, depths: lerac_jax.Depths,
                          jax.tree_util.tree_unflatten(treedef, labels))
 
 
-def make_tx(variant: str, task: Task) -> optax.GradientTransformation:
+def make_tx(variant: str, task: Task,
+            curriculum_steps: int = CURRICULUM_STEPS
+            ) -> optax.GradientTransformation:
   """The optimizer of variant ``'A'``, ``'B'`` or ``'C'``."""
   s = task.setting
   if variant == "A":
     return make_optimizer(s.optimizer, s.lr)
   if variant == "B":
     return lerac_jax.lerac(make_optimizer(s.optimizer, s.lr), task.depths,
-                           curriculum_steps=CURRICULUM_STEPS,
+                           curriculum_steps=curriculum_steps,
                            min_scale=MIN_SCALE)
   if variant == "C":
-    return partition_optimizer(s.optimizer, s.lr, task.depths, task.params)
+    return partition_optimizer(s.optimizer, s.lr, task.depths, task.params,
+                               curriculum_steps)
   raise ValueError(variant)
 
 
@@ -467,23 +471,9 @@ def check_b_equals_c(task: Task, steps: int = 4) -> float:
   Returns:
     ``max over steps and leaves of |u_B - u_C| / max |u_B|``.
   """
-  global CURRICULUM_STEPS
-  x, y, sigma = task.batch
-
-  def loss_fn(p):
-    if task.setting.name == "resnet18":
-      logits, _ = task.model.apply({"params": p, **task.extra}, x, sigma,
-                                   mutable=list(task.extra))
-    else:
-      logits = task.model.apply({"params": p}, x)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-  grads = jax.jit(jax.grad(loss_fn))(task.params)
-  saved, CURRICULUM_STEPS = CURRICULUM_STEPS, 3
-  try:
-    txs = {v: make_tx(v, task) for v in ("B", "C")}
-  finally:
-    CURRICULUM_STEPS = saved
+  grads = jax.jit(jax.grad(lambda p: loss_and_extra(
+      task, p, task.extra, task.batch)[0]))(task.params)
+  txs = {v: make_tx(v, task, curriculum_steps=3) for v in ("B", "C")}
   states = {v: tx.init(task.params) for v, tx in txs.items()}
   updates = {v: jax.jit(tx.update) for v, tx in txs.items()}
   worst = 0.0
