@@ -35,17 +35,20 @@ def _is_array(x) -> bool:
   return isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct))
 
 
-def _linen(model, args, kwargs, method, rngs):
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+def _call(module, method, args, kwargs):
+  """``module(*args)``, or the named method, or ``method(module, *args)``."""
+  if method is None:
+    return module(*args, **kwargs)
+  if isinstance(method, str):
+    return getattr(module, method)(*args, **kwargs)
+  return method(module, *args, **kwargs)
 
-  del nn
+
+def _linen(model, args, kwargs, method, rngs):
   if rngs is None:
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
   apply_rngs = ({k: v for k, v in rngs.items() if k != "params"}
                 if isinstance(rngs, dict) else {"dropout": rngs})
-
-  def init(_, *a, **kw):
-    return model.init(rngs, *a, method=method, **kw)
 
   leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
   dynamic = [x for x in leaves if _is_array(x)]
@@ -54,7 +57,7 @@ def _linen(model, args, kwargs, method, rngs):
     it = iter(dyn)
     a, kw = jax.tree_util.tree_unflatten(
         treedef, [next(it) if _is_array(x) else x for x in leaves])
-    return init(None, *a, **kw)
+    return model.init(rngs, *a, method=method, **kw)
 
   variables = jax.eval_shape(init_flat, *dynamic)
   variables = dict(variables)
@@ -75,11 +78,7 @@ def _nnx(model, method):
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
   def fn(p, fixed, *a, **kw):
-    module = nnx.merge(graphdef, p, fixed)
-    call = module if method is None else (
-        getattr(module, method) if isinstance(method, str)
-        else lambda *x, **y: method(module, *x, **y))
-    return call(*a, **kw)
+    return _call(nnx.merge(graphdef, p, fixed), method, a, kw)
 
   return fn, params, rest
 
@@ -94,11 +93,7 @@ def _equinox(model, method):
   fixed, static = eqx.partition(rest, _is_array)
 
   def fn(p, f, *a, **kw):
-    module = eqx.combine(p, f, static)
-    call = module if method is None else (
-        getattr(module, method) if isinstance(method, str)
-        else lambda *x, **y: method(module, *x, **y))
-    return call(*a, **kw)
+    return _call(eqx.combine(p, f, static), method, a, kw)
 
   return fn, params, fixed
 
