@@ -9,8 +9,8 @@ fixed Gaussian after each 3x3 conv (before its norm), or along the sequence
 in Transformers. Shortcuts and heads are never smoothed.
 
 All models work with ``lerac_jax.depths_from_model`` with no hand-written
-rules: depth follows the forward-pass call order, and every model names its
-classifier ``head`` and calls it last.
+rules: depth is the distance from the input in the dataflow graph, and every
+model names its classifier ``head`` and calls it last.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class BasicBlock(nn.Module):
   def __call__(self, x, train: bool = False, sigma=None):
     shortcut = x
     if self.strides != 1 or x.shape[-1] != self.features:
-      # Called first, so its depth is that of the block input, not deeper
-      # than the block's second conv.
+      # Reads the block input, so it gets the depth of the block's first
+      # conv.
       shortcut = nn.Conv(self.features, (1, 1), self.strides, use_bias=False,
                          name='shortcut_conv')(x)
       shortcut = _norm(train, name='shortcut_bn')(shortcut)

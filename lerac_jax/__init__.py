@@ -4,12 +4,13 @@
 
 from lerac_jax import base_schedules
 from lerac_jax import schedules
-from lerac_jax.depth import as_depths
-from lerac_jax.depth import depths_from_model
-from lerac_jax.depth import depths_from_rules
-from lerac_jax.depth import Depths
-from lerac_jax.depth import describe
-from lerac_jax.depth import Stacked
+from lerac_jax.depths import as_depths
+from lerac_jax.depths import depths_from_fn
+from lerac_jax.depths import depths_from_model
+from lerac_jax.depths import depths_from_rules
+from lerac_jax.depths import Depths
+from lerac_jax.depths import describe
+from lerac_jax.depths import Stacked
 from lerac_jax.transform import current_scales
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
@@ -24,6 +25,7 @@ __all__ = (
     "Stacked",
     "as_depths",
     "current_scales",
+    "depths_from_fn",
     "depths_from_model",
     "depths_from_rules",
     "describe",

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lerac_jax import depth as depth_lib
+from lerac_jax import depths as depth_lib
 from lerac_jax import schedules
 
 ArrayLike = schedules.ArrayLike

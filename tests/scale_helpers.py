@@ -112,7 +112,7 @@ def to_numpy(tree):
 def flat_dict(tree) -> dict[str, np.ndarray]:
   """``{'/'-joined path: array}`` for ``np.savez``."""
   return {
-      lerac_jax.depth.path_to_str(p): np.asarray(v)
+      lerac_jax.depths.path_to_str(p): np.asarray(v)
       for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]
   }
 

@@ -1,4 +1,4 @@
-"""Tests for lerac_jax.depth: automatic depths, rules, matching, describe."""
+"""Tests for lerac_jax.depths: automatic depths, rules, matching, describe."""
 
 import flax.linen as nn
 import jax
@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import lerac_jax
-from lerac_jax import depth as depth_lib
+from lerac_jax import depths as depth_lib
 
 X = jnp.ones((2, 8))
 
@@ -135,11 +135,14 @@ def test_resnet18_blocks_match_official_grouping():
 def test_resnet18_layers_norms_join_their_conv():
   depths = lerac_jax.depths_from_model(ResNet18(), jnp.ones((1, 8, 8, 3)))
   t = depths.table
-  # 1 stem conv + 16 block convs + 3 shortcut convs + head.
-  assert depths.num_depths == 1 + 16 + 3 + 1
+  # 1 stem conv + 16 block convs + head; each 1x1 projection shortcut reads
+  # its block's input, as conv1 does, so it shares conv1's depth.
+  assert depths.num_depths == 1 + 16 + 1
   assert t["layer1_0/bn1/scale"] == t["layer1_0/conv1/kernel"]
   assert t["layer1_0/conv2/kernel"] == t["layer1_0/conv1/kernel"] + 1
-  assert t["layer2_0/shortcut_bn/scale"] == t["layer2_0/shortcut_conv/kernel"]
+  for block in ("layer2_0", "layer3_0", "layer4_0"):
+    assert t[f"{block}/shortcut_conv/kernel"] == t[f"{block}/conv1/kernel"]
+    assert t[f"{block}/shortcut_bn/scale"] == t[f"{block}/conv1/kernel"]
   assert t["linear/kernel"] == depths.num_depths - 1
 
 
@@ -318,8 +321,8 @@ def test_python_kwargs_stay_static():
 
 
 def test_bad_arguments():
-  with pytest.raises(TypeError, match="expects a flax.linen.Module or "
-                     "flax.nnx.Module; got int"):
+  with pytest.raises(TypeError, match="expects a flax.linen.Module, "
+                     "flax.nnx.Module or equinox.Module; got int"):
     lerac_jax.depths_from_model(3, X)
   with pytest.raises(ValueError, match="group must be 'layer' or 'block'"):
     lerac_jax.depths_from_model(StemBlocksHead(), X, group="stage")
@@ -368,11 +371,13 @@ def test_describe_table():
   depths = lerac_jax.depths_from_model(TiedEncoder(), X)
   text = lerac_jax.describe(depths, min_scale=1e-6)
   lines = text.splitlines()
-  assert lines[0].split() == ["path", "depth", "r_j(0)", "r_j(k/2)"]
+  assert lines[0].split() == ["depth", "r_j(0)", "r_j(k/2)", "modules"]
   row = {l.split()[0]: l.split()[1:] for l in lines[1:-1]}
-  assert row["a_first/kernel"] == ["0", "1", "1"]
-  assert row["c_head/kernel"] == ["3", "1e-06", "0.001"]
+  assert row["0"] == ["1", "1", "a_first"]
+  assert row["1"][2:] == ["z_shared"]
+  assert row["3"] == ["1e-06", "0.001", "c_head"]
   assert "4 depths" in lines[-1]
+  assert "WARNING" not in text
 
 
 class NNXBlock(nnx.Module):

@@ -90,7 +90,7 @@ def param_group_reference(depths):
   """One SGD per depth with lr * m_j(t): the hand-built way LeRaC replaces."""
   curve = lerac_jax.schedules.make_curve(depths.num_depths, **KW)
   labels = lambda params: jax.tree_util.tree_map_with_path(
-      lambda p, _: depths.depth_of(lerac_jax.depth.path_to_str(p)), params)
+      lambda p, _: depths.depth_of(lerac_jax.depths.path_to_str(p)), params)
   return optax.partition(
       {d: optax.sgd(lambda t, d=d: LR * curve(t)[d], momentum=0.9)
        for d in range(depths.num_depths)},
@@ -173,7 +173,7 @@ def _structure_only_depths(tree):
   SEEN_PATHS.append([jax.tree_util.keystr(p) for p, _ in flat])
   table = {}
   for p, _ in flat:
-    name = lerac_jax.depth.path_to_str(p)
+    name = lerac_jax.depths.path_to_str(p)
     table[name] = next(d for k, d in NNX_TABLE.items()
                        if name == k or name.startswith(k + "/"))
   return table

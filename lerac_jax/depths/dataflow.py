@@ -1,0 +1,682 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
+r"""Depth as distance from the input in the dataflow graph (the jaxpr walk).
+
+The forward function is traced abstractly to a jaxpr with the parameters and
+the data as separate inputs. Every value gets a *data level*: data inputs are
+level 0; a contraction of a parameter(-derived) value with data
+(``dot_general``, ``conv_general_dilated``, an embedding ``gather`` or
+``dynamic_slice``) is :math:`\ell + 1`; every other op keeps the highest level
+of its data inputs, so a data-data contraction (attention scores) adds
+nothing. Values computed from parameters alone carry the set of parameters
+they came from; those parameters get, as their level, the output level of the
+first op where they meet data (the lowest, if they meet it several times).
+
+Levels are max-plus linear in the inputs: :math:`\ell_{out} = \max_i(\ell_i +
+w_i)`. A scan body is therefore walked once per carry pattern with symbolic
+carry levels, which gives a small max-plus map; iterating that map costs a few
+dict operations per step, and a uniform shift seen twice in a row is
+extrapolated exactly, so a scan over 10,000 steps costs about as much as one
+over 10.
+
+Internal interface (used by :mod:`lerac_jax.depths.models` and meant for
+tools that need the activations of each depth): :func:`trace` gives the
+jaxpr and the role of each input, :func:`propagate` gives the level of each
+top-level equation's outputs and the level of each parameter leaf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.extend.core as jex
+import numpy as np
+
+from lerac_jax.depths import grouping
+from lerac_jax.depths import types
+
+PyTree = Any
+
+_CONST = ""  # the constant term of a level expression
+_CONTRACTIONS = frozenset(
+    {"dot_general", "conv_general_dilated", "ragged_dot", "ragged_dot_general"})
+_LOOKUPS = frozenset({"gather", "dynamic_slice"})
+_VIEWS = frozenset({"convert_element_type", "copy", "copy_p"})
+_CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+_MAX_WHILE_ITERATIONS = 64
+
+# A level is None (no data: a constant or a parameter-only value) or a dict
+# {key: offset} read as max over keys of (key's level + offset); key _CONST is
+# a plain number. Inside a scan body the keys name the body's carry inputs.
+Level = "dict | None"
+
+
+def _lmax(a, b):
+  if a is None:
+    return b
+  if b is None:
+    return a
+  out = dict(a)
+  for k, v in b.items():
+    if out.get(k, -np.inf) < v:
+      out[k] = v
+  return out
+
+
+def _ladd(a, n):
+  return None if a is None else {k: v + n for k, v in a.items()}
+
+
+def _subst(expr, env):
+  """Evaluates a level expression with the symbolic keys in ``env`` replaced."""
+  if expr is None:
+    return None
+  out = None
+  for k, off in expr.items():
+    if k in env:
+      out = _lmax(out, _ladd(env[k], off))
+    else:
+      out = _lmax(out, {k: off})
+  return out
+
+
+def _shift(old, new):
+  """The uniform shift from ``old`` to ``new`` levels, or None if none."""
+  delta = None
+  for a, b in zip(old, new):
+    if (a is None) != (b is None):
+      return None
+    if a is None:
+      continue
+    if a.keys() != b.keys():
+      return None
+    for k in a:
+      d = b[k] - a[k]
+      if delta is None:
+        delta = d
+      elif d != delta:
+        return None
+  return delta
+
+
+def _geq(new, old) -> bool:
+  for a, b in zip(old, new):
+    if a is None:
+      continue
+    if b is None or any(b.get(k, -np.inf) < v for k, v in a.items()):
+      return False
+  return True
+
+
+class _Val(NamedTuple):
+  level: Any  # a Level
+  params: frozenset  # parameters that have not met data yet
+
+
+_NO_DATA = _Val(None, frozenset())
+
+
+class _Event(NamedTuple):
+  params: frozenset
+  level: Any
+  raising: bool  # the op was a parameter x data contraction
+
+
+@dataclasses.dataclass
+class _Context:
+  """What the walk of one (sub)jaxpr collects."""
+
+  shared: "_Shared"
+  events: list = dataclasses.field(default_factory=list)
+
+  def child(self) -> "_Context":
+    return _Context(self.shared)
+
+
+@dataclasses.dataclass
+class _Shared:
+  names: Sequence[str]
+  shapes: Sequence[tuple]
+  stack_axis: int
+  stacks: dict = dataclasses.field(default_factory=dict)
+  uids: Any = dataclasses.field(default_factory=itertools.count)
+
+
+def _join(a: _Val, b: _Val, ctx: _Context) -> _Val:
+  level = _lmax(a.level, b.level)
+  params = a.params | b.params
+  if level is not None and params:
+    ctx.events.append(_Event(params, level, False))
+    params = frozenset()
+  return _Val(level, params)
+
+
+def _apply(prim: str, ins: Sequence[_Val], ctx: _Context) -> _Val:
+  """One first-order op: the rule for level and parameter meetings."""
+  pending = frozenset().union(*(v.params for v in ins))
+  data = [v.level for v in ins if v.level is not None]
+  if not data:
+    return _Val(None, pending)
+  level = functools.reduce(_lmax, data)
+  raising = False
+  if prim in _CONTRACTIONS and len(ins) >= 2:
+    a, b = ins[0], ins[1]
+    if a.level is None and a.params and b.level is not None:
+      level, raising = _ladd(b.level, 1), True
+    elif b.level is None and b.params and a.level is not None:
+      level, raising = _ladd(a.level, 1), True
+  elif prim in _LOOKUPS:
+    operand, indices = ins[0], [v.level for v in ins[1:] if v.level is not None]
+    if operand.level is None and operand.params and indices:
+      level, raising = _ladd(functools.reduce(_lmax, indices), 1), True
+  if pending:
+    ctx.events.append(_Event(pending, level, raising))
+  return _Val(level, frozenset())
+
+
+def _sub_jaxpr(obj):
+  if isinstance(obj, jex.ClosedJaxpr):
+    return obj.jaxpr, obj.consts
+  if isinstance(obj, jex.Jaxpr):
+    return obj, ()
+  return None
+
+
+def _has_jaxpr(params) -> bool:
+  for v in params.values():
+    for x in (v if isinstance(v, (tuple, list)) else (v,)):
+      if _sub_jaxpr(x) is not None:
+        return True
+  return False
+
+
+def _walk(jaxpr, ins: Sequence[_Val], ctx: _Context, views=None,
+          record=None) -> list[_Val]:
+  """Propagates levels through ``jaxpr`` (its constvars carry no data)."""
+  env: dict = {}
+  views = dict(views or {})
+  for v in jaxpr.constvars:
+    env[v] = _NO_DATA
+  for v, val in zip(jaxpr.invars, ins):
+    env[v] = val
+
+  def read(v):
+    return _NO_DATA if isinstance(v, jex.Literal) else env[v]
+
+  for eqn in jaxpr.eqns:
+    vals = [read(v) for v in eqn.invars]
+    before = len(ctx.events)
+    outs = _eqn(eqn, vals, ctx, views)
+    for var, val in zip(eqn.outvars, outs):
+      env[var] = val
+    _track_view(eqn, views)
+    if record is not None:
+      record.append((eqn, [o.level for o in outs],
+                     any(e.raising for e in ctx.events[before:])))
+  return [read(v) for v in jaxpr.outvars]
+
+
+def _track_view(eqn, views) -> None:
+  """Which leaf axes a parameter-only value's axes are (for scan's xs)."""
+  if not eqn.invars or isinstance(eqn.invars[0], jex.Literal):
+    return
+  view = views.get(eqn.invars[0])
+  if view is None:
+    return
+  name = eqn.primitive.name
+  if name == "transpose":
+    leaf, axes = view
+    views[eqn.outvars[0]] = (leaf, tuple(axes[p] for p in
+                                         eqn.params["permutation"]))
+  elif name in _VIEWS:
+    views[eqn.outvars[0]] = view
+
+
+def _inner_views(eqn, jaxpr, views, offset=0):
+  out = {}
+  for outer, inner in zip(eqn.invars[offset:], jaxpr.invars):
+    if not isinstance(outer, jex.Literal) and outer in views:
+      out[inner] = views[outer]
+  return out
+
+
+def _eqn(eqn, vals, ctx, views) -> list[_Val]:
+  name = eqn.primitive.name
+  params = eqn.params
+  if name == "scan":
+    return _scan(eqn, vals, ctx, views)
+  if name == "while":
+    return _while(eqn, vals, ctx)
+  if name == "cond":
+    return _cond(eqn, vals, ctx)
+  for key in _CALL_PARAMS:
+    sub = _sub_jaxpr(params.get(key))
+    if sub is not None:
+      jaxpr, _ = sub
+      if len(jaxpr.invars) != len(vals) or len(jaxpr.outvars) != len(
+          eqn.outvars):
+        raise NotImplementedError(
+            f"Cannot follow the dataflow through the {name!r} primitive: its "
+            f"inner jaxpr has {len(jaxpr.invars)} inputs for {len(vals)} "
+            "operands. Use depths_from_rules for this model.")
+      return _walk(jaxpr, vals, ctx, _inner_views(eqn, jaxpr, views))
+  if _has_jaxpr(params):
+    raise NotImplementedError(
+        f"The depth walk does not know the higher-order primitive {name!r}. "
+        "Use depths_from_rules or give the depths by hand.")
+  out = _apply(name, vals, ctx)
+  return [out] * len(eqn.outvars)
+
+
+def _cond(eqn, vals, ctx) -> list[_Val]:
+  index, operands = vals[0], vals[1:]
+  outs = None
+  for branch in eqn.params["branches"]:
+    got = _walk(branch.jaxpr, operands, ctx)
+    outs = got if outs is None else [_join(a, b, ctx)
+                                     for a, b in zip(outs, got)]
+  if index.level is not None:  # the choice depends on data
+    outs = [_Val(_lmax(o.level, index.level), o.params)
+            if o.level is not None else o for o in outs]
+  return outs
+
+
+def _while(eqn, vals, ctx) -> list[_Val]:
+  p = eqn.params
+  nc, nb = p["cond_nconsts"], p["body_nconsts"]
+  cond_consts, body_consts, carry = vals[:nc], vals[nc:nc + nb], vals[nc + nb:]
+  for _ in range(_MAX_WHILE_ITERATIONS):
+    _walk(p["cond_jaxpr"].jaxpr, list(cond_consts) + list(carry), ctx)
+    new = _walk(p["body_jaxpr"].jaxpr, list(body_consts) + list(carry), ctx)
+    joined = [_join(a, b, ctx) for a, b in zip(carry, new)]
+    if joined == list(carry):
+      return joined
+    carry = joined
+  raise ValueError(
+      "A lax.while_loop's carried values get deeper on every iteration (a "
+      "recurrence with a data-dependent trip count), so their depth depends "
+      "on the trip count. Use lax.scan or lax.fori_loop with static bounds, "
+      "or depths_from_rules.")
+
+
+def _note_stack(ctx, leaf, length, view) -> None:
+  shared = ctx.shared
+  shape = tuple(shared.shapes[leaf])
+  name = shared.names[leaf]
+  ndim = len(shape)
+  axis = shared.stack_axis
+  if not -ndim <= axis < ndim:
+    raise ValueError(
+        f"stack_axis={axis} is out of range for the stacked parameter "
+        f"{name!r} of shape {shape}: valid axes are 0..{ndim - 1} (or "
+        f"{-ndim}..-1).")
+  axis %= ndim
+  if view is not None and view[0] == leaf:
+    found = view[1][0]
+  else:
+    candidates = [a for a in range(ndim) if shape[a] == length]
+    if axis in candidates:
+      found = axis
+    elif len(candidates) == 1:
+      found = candidates[0]
+    else:
+      raise ValueError(
+          f"Cannot tell the layer axis of stacked parameter {name!r} (shape "
+          f"{shape}, {length} slices): it could be any of {candidates}. Pass "
+          f"stack_axis= (one of {candidates}).")
+  old = shared.stacks.setdefault(leaf, (length, found))
+  if old != (length, found):
+    raise ValueError(
+        f"Parameter {name!r} is scanned over twice, as {old[0]} slices on "
+        f"axis {old[1]} and as {length} slices on axis {found}; per-slice "
+        "depths support one layer axis. Use depths_from_rules.")
+
+
+def _scan(eqn, vals, ctx, views) -> list[_Val]:
+  p = eqn.params
+  body, nc, ncar = p["jaxpr"], p["num_consts"], p["num_carry"]
+  length, reverse = p["length"], p["reverse"]
+  consts, carry, xs = vals[:nc], list(vals[nc:nc + ncar]), vals[nc + ncar:]
+  uid = next(ctx.shared.uids)
+  body_xs = []
+  for k, v in enumerate(xs):
+    leaves = {i for i in v.params if isinstance(i, int)}
+    if v.level is None and leaves:
+      outer = eqn.invars[nc + ncar + k]
+      view = None if isinstance(outer, jex.Literal) else views.get(outer)
+      for i in leaves:
+        _note_stack(ctx, i, length, view)
+      body_xs.append(_Val(None, frozenset(
+          ("slice", uid, i) if isinstance(i, int) else i for i in v.params)))
+    else:
+      body_xs.append(v)
+  keys = [("carry", uid, i) for i in range(ncar)]
+  summaries: dict = {}
+
+  def summary(pattern):
+    if pattern not in summaries:
+      sub = ctx.child()
+      body_in = list(consts) + [
+          _Val({keys[i]: 0}, frozenset()) if data else _Val(None, params)
+          for i, (data, params) in enumerate(pattern)] + body_xs
+      outs = _walk(body.jaxpr, body_in, sub, _inner_views(eqn, body.jaxpr,
+                                                          views))
+      summaries[pattern] = (outs, sub.events)
+    return summaries[pattern]
+
+  def to_global(ids):
+    return frozenset(i[2] if isinstance(i, tuple) and i[:2] == ("slice", uid)
+                     else i for i in ids)
+
+  def emit(events, levels, t, local_only=False):
+    env = dict(zip(keys, levels))
+    s = length - 1 - t if reverse else t
+    for e in events:
+      level = _subst(e.level, env)
+      local = frozenset(("ps", i[2], s) for i in e.params
+                        if isinstance(i, tuple) and i[:2] == ("slice", uid))
+      rest = frozenset(i for i in e.params
+                       if not (isinstance(i, tuple) and i[:2] == ("slice", uid)))
+      if local:
+        ctx.events.append(_Event(local, level, e.raising))
+      if rest and not local_only:
+        ctx.events.append(_Event(rest, level, e.raising))
+
+  def evaluate(outs, levels):
+    env = dict(zip(keys, levels))
+    return [_Val(_subst(o.level, env), to_global(o.params)) for o in outs]
+
+  ys = None
+
+  def join_ys(new):
+    nonlocal ys
+    ys = new if ys is None else [_join(a, b, ctx) for a, b in zip(ys, new)]
+
+  pattern_of = lambda c: tuple((v.level is not None, v.params) for v in c)
+  t = 0
+  # Transient: walk until the carry pattern (which carries hold data, which
+  # parameters the others hold) repeats.
+  while t < length:
+    pattern = pattern_of(carry)
+    outs, events = summary(pattern)
+    levels = [v.level for v in carry]
+    emit(events, levels, t)
+    new = evaluate(outs, levels)
+    join_ys(new[ncar:])
+    carry, t = new[:ncar], t + 1
+    if pattern_of(carry) == pattern:
+      break
+  if t < length:
+    # Regime: the same max-plus map every step; only the levels change.
+    outs, events = summary(pattern_of(carry))
+    has_local = any(isinstance(i, tuple) and i[:2] == ("slice", uid)
+                    for e in events for i in e.params)
+    levels = [v.level for v in carry]
+    monotone, last_delta, extrapolate, first = False, None, None, True
+    while t < length:
+      if extrapolate is not None and not has_local and t < length - 1:
+        t = length - 1  # nothing but the last step's values is needed
+        t0, base, delta = extrapolate
+        levels = [_ladd(l, (t - t0) * delta) for l in base]
+      # Levels only grow once the map is monotone here, so the parameters
+      # broadcast into the body meet data lowest at the first such step.
+      emit(events, levels, t, local_only=monotone and not first)
+      first = False
+      if not monotone or t == length - 1:
+        join_ys(evaluate(outs[ncar:], levels))
+      if extrapolate is not None:
+        t0, base, delta = extrapolate
+        new = [_ladd(l, (t + 1 - t0) * delta) for l in base]
+      else:
+        env = dict(zip(keys, levels))
+        new = [_subst(o.level, env) for o in outs[:ncar]]
+        monotone = monotone or _geq(new, levels)
+        delta = _shift(levels, new)
+        # Two equal non-negative shifts in a row: exact from here on.
+        if delta is not None and delta >= 0 and delta == last_delta:
+          extrapolate = (t + 1, new, delta)
+        last_delta = delta
+      levels, t = new, t + 1
+    carry = [_Val(l, v.params) for l, v in zip(levels, carry)]
+  if ys is None:
+    ys = [_NO_DATA] * (len(eqn.outvars) - ncar)
+  return list(carry) + list(ys)
+
+
+# ---------------------------------------------------------------------------
+# Tracing and the top-level walk.
+# ---------------------------------------------------------------------------
+
+PARAM, DATA, FIXED = "param", "data", "fixed"
+
+
+def _is_array(x) -> bool:
+  return isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct))
+
+
+class Traced(NamedTuple):
+  """A forward function traced abstractly, with the role of every input.
+
+  Attributes:
+    jaxpr: the ``jax.extend.core.ClosedJaxpr`` of the forward pass.
+    roles: per jaxpr input, :data:`PARAM`, :data:`DATA` or :data:`FIXED`.
+    names: canonical path of each parameter leaf, in flattening order; the
+      ``PARAM`` inputs are these leaves, in this order.
+    shapes: shape of each parameter leaf.
+  """
+
+  jaxpr: Any
+  roles: tuple[str, ...]
+  names: tuple[str, ...]
+  shapes: tuple[tuple[int, ...], ...]
+
+
+def trace(fn: Callable[..., Any], params: PyTree, fixed: PyTree = (),
+          args: Sequence[Any] = (), kwargs: dict | None = None) -> Traced:
+  """Traces ``fn(params, fixed, *args, **kwargs)`` to a jaxpr, abstractly.
+
+  Array leaves (``jax.Array``, ``np.ndarray``, ``jax.ShapeDtypeStruct``) of
+  ``params``, ``fixed``, ``args`` and ``kwargs`` become abstract inputs; other
+  Python values stay static, so ``train=False`` can drive Python control flow.
+  Nothing is allocated.
+
+  Args:
+    fn: the forward function.
+    params: the parameter tree; every leaf must be an array.
+    fixed: inputs that are neither parameters nor data (batch statistics,
+      RNG state); they carry no level.
+    args: positional data inputs.
+    kwargs: keyword inputs; arrays among them are data.
+
+  Returns:
+    A :class:`Traced`.
+  """
+  kwargs = dict(kwargs or {})
+  named = types.flatten_with_names(params)
+  p_leaves, p_def = jax.tree_util.tree_flatten(params)
+  bad = [n for n, x in named if not _is_array(x)]
+  if bad:
+    raise TypeError(
+        f"Every parameter leaf must be an array or jax.ShapeDtypeStruct; "
+        f"these are not: {bad[:5]}.")
+  f_leaves, f_def = jax.tree_util.tree_flatten(fixed)
+  d_leaves, d_def = jax.tree_util.tree_flatten((tuple(args), kwargs))
+  dynamic = [p_leaves, [x for x in f_leaves if _is_array(x)],
+             [x for x in d_leaves if _is_array(x)]]
+  def flat(*leaves):
+    n_p, n_f = len(dynamic[0]), len(dynamic[1])
+    p = jax.tree_util.tree_unflatten(p_def, leaves[:n_p])
+    f = jax.tree_util.tree_unflatten(
+        f_def, _merge(f_leaves, leaves[n_p:n_p + n_f]))
+    a, kw = jax.tree_util.tree_unflatten(
+        d_def, _merge(d_leaves, leaves[n_p + n_f:]))
+    return fn(p, f, *a, **kw)
+
+  abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype)
+              for group in dynamic for x in group]
+  jaxpr = jax.make_jaxpr(flat)(*abstract)
+  roles = ((PARAM,) * len(dynamic[0]) + (FIXED,) * len(dynamic[1])
+           + (DATA,) * len(dynamic[2]))
+  return Traced(jaxpr, roles, tuple(n for n, _ in named),
+                tuple(tuple(x.shape) for x in p_leaves))
+
+
+def _merge(leaves, dynamic):
+  it = iter(dynamic)
+  return [next(it) if _is_array(x) else x for x in leaves]
+
+
+class Propagation(NamedTuple):
+  """The levels of one traced forward pass.
+
+  Attributes:
+    eqn_levels: per top-level equation of the jaxpr, the level of each
+      output (None: no data, a parameter-only or constant value).
+    eqn_raises: per top-level equation, whether it (or a jaxpr inside it)
+      contracts a parameter with data, i.e. produces a new level.
+    leaf_levels: parameter leaf index -> lowest level where it meets data, for
+      uses of the whole leaf.
+    slice_levels: stacked leaf index -> {slice: lowest level}.
+    stacks: stacked leaf index -> (number of slices, layer axis).
+    contraction_leaves: indices of leaves that meet data in a contraction
+      (kernels, embeddings), as opposed to elementwise (bias, norm scale).
+  """
+
+  eqn_levels: tuple[tuple[int | None, ...], ...]
+  eqn_raises: tuple[bool, ...]
+  leaf_levels: dict[int, int]
+  slice_levels: dict[int, dict[int, int]]
+  stacks: dict[int, tuple[int, int]]
+  contraction_leaves: frozenset[int]
+
+
+def _concrete(level) -> int | None:
+  if level is None:
+    return None
+  return int(level[_CONST])
+
+
+def propagate(traced: Traced, *, stack_axis: int = 0) -> Propagation:
+  """Propagates data levels through a traced forward pass.
+
+  Args:
+    traced: from :func:`trace`.
+    stack_axis: the layer axis to prefer when a scanned parameter's shape
+      leaves it ambiguous.
+
+  Returns:
+    A :class:`Propagation`.
+
+  Raises:
+    NotImplementedError: for a higher-order primitive the walk cannot follow.
+    ValueError: for a stacked parameter whose layer axis is ambiguous, or a
+      while loop whose depth grows with its trip count.
+  """
+  shared = _Shared(traced.names, traced.shapes, stack_axis)
+  ctx = _Context(shared)
+  jaxpr = traced.jaxpr.jaxpr
+  ins, views, leaf = [], {}, 0
+  for var, role in zip(jaxpr.invars, traced.roles):
+    if role == PARAM:
+      ins.append(_Val(None, frozenset({leaf})))
+      views[var] = (leaf, tuple(range(len(traced.shapes[leaf]))))
+      leaf += 1
+    elif role == DATA:
+      ins.append(_Val({_CONST: 0}, frozenset()))
+    else:
+      ins.append(_NO_DATA)
+  record: list = []
+  _walk(jaxpr, ins, ctx, views, record)
+  leaf_levels: dict[int, int] = {}
+  slice_levels: dict[int, dict[int, int]] = {}
+  contraction = set()
+  for event in ctx.events:
+    level = _concrete(event.level)
+    for pid in event.params:
+      if isinstance(pid, int):
+        i, table, key = pid, leaf_levels, pid
+      else:  # ("ps", leaf, slice)
+        i, table, key = pid[1], slice_levels.setdefault(pid[1], {}), pid[2]
+      if key not in table or level < table[key]:
+        table[key] = level
+      if event.raising:
+        contraction.add(i)
+  return Propagation(
+      tuple(tuple(_concrete(l) for l in levels) for _, levels, _ in record),
+      tuple(r for _, _, r in record), leaf_levels, slice_levels,
+      dict(shared.stacks), frozenset(contraction))
+
+
+def discover(fn: Callable[..., Any], params: PyTree, fixed: PyTree,
+             args: Sequence[Any], kwargs: dict, *, group: str = "layer",
+             block_level: int | None = None,
+             stack_axis: int = 0) -> types.Depths:
+  """Traces, propagates and groups: the body of every discovery front end."""
+  traced = trace(fn, params, fixed, args, kwargs)
+  prop = propagate(traced, stack_axis=stack_axis)
+  raw = grouping.leaf_levels(prop, traced.names, traced.shapes)
+  if group == "layer":
+    return grouping.layer_depths(raw)
+  contraction = {traced.names[i] for i in prop.contraction_leaves}
+  return grouping.block_depths(raw, contraction, block_level)
+
+
+def depths_from_fn(fn: Callable[..., Any], params: PyTree, *args: Any,
+                   **kwargs: Any) -> types.Depths:
+  r"""Depths of any JAX function's parameters, from its dataflow graph.
+
+  ``fn(params, *args, **kwargs)`` is traced abstractly (nothing is allocated;
+  arrays may be ``jax.ShapeDtypeStruct``). Array leaves of ``args`` and
+  ``kwargs`` are the data; other Python values stay static. A parameter's
+  depth is its distance from the data: with data at level 0, a contraction
+  of a parameter with data at level :math:`\ell` (``dot_general``, einsum,
+  convolution, embedding lookup) is at level :math:`\ell + 1`, every other op
+  keeps the highest level of its data inputs, and a parameter gets the level
+  of the first op where it meets data. So
+
+  * parallel branches (attention q/k/v, gate and up projections, twin heads)
+    share a depth, and a data-data contraction (attention scores) adds none;
+  * elementwise parameters (biases, norm scales, LayerScale) join the layer
+    whose output they touch, whatever their class;
+  * parameter-only preprocessing (weight standardisation, a tied embedding
+    used transposed, a LoRA product) passes the level to every parameter it
+    came from; a parameter used at several levels keeps the lowest;
+  * scanned-over (stacked) parameters get per-slice depths; parameters
+    broadcast into a scan or loop body keep their first level;
+  * a vmapped (ensembled) leaf is one op, hence one depth.
+
+  Depth ranks are the dense ranks of the levels.
+
+  Args:
+    fn: the forward function, ``fn(params, *args, **kwargs)``.
+    params: its parameter tree (arrays or ``jax.ShapeDtypeStruct``).
+    *args: example inputs.
+    **kwargs: keyword inputs of ``fn``.
+
+  Returns:
+    A :class:`Depths` keyed by the canonical paths of ``params``.
+
+  Raises:
+    NotImplementedError: for a higher-order primitive the walk cannot follow.
+    ValueError: if no parameter meets the data.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, lerac_jax
+    >>> def mlp(p, x):
+    ...   h = jax.nn.relu(x @ p['w1'] + p['b1'])
+    ...   return h @ p['w2']
+    >>> p = {'w1': jnp.ones((4, 8)), 'b1': jnp.ones(8), 'w2': jnp.ones((8, 2))}
+    >>> dict(lerac_jax.depths_from_fn(mlp, p, jnp.ones((1, 4))).table)
+    {'b1': 0, 'w1': 0, 'w2': 1}
+
+  References:
+    Croitoru et al., "Learning Rate Curriculum", IJCV 2024 (depth ``j`` of
+    Eq. 8).
+  """
+  return discover(lambda p, _, *a, **kw: fn(p, *a, **kw), params, (), args,
+                  kwargs)
