@@ -58,7 +58,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
       __file__))))
 
 import lerac_jax  # pylint: disable=g-import-not-at-top
-from lerac_jax import depth as depth_lib  # pylint: disable=g-import-not-at-top
+from lerac_jax import depths as depth_lib  # pylint: disable=g-import-not-at-top
 from benchmarks import models  # pylint: disable=g-import-not-at-top
 
 # Curriculum settings: k is far beyond the timed steps, so every timed step of
