@@ -53,10 +53,10 @@ Amendment 1 (made after the pilot and before any other run was looked at;
 the setting, arms, contrasts, tests and outcome are unchanged). The pilot's
 best validation epoch was 18, but its max - min over epochs 14-20 was 0.26
 points, so by the registered statistic it did not converge. That statistic
-measures epoch-to-epoch noise, not a trend: one accuracy on 5k validation
-images has a binomial standard error of about 0.44 points, the pilot's
-validation accuracy stayed within 89.08-89.54% from epoch 9 on, and a longer
-phase only gives the spread more epochs to grow, so no T could pass it. The
+measures epoch-to-epoch fluctuation, not a trend: the pilot's validation
+accuracy stayed within 89.08-89.54% from epoch 9 on with no trend, and a
+max - min over a longer phase only grows, so lengthening T could not pass it.
+The
 "change over the phase" is therefore read as the difference between the mean
 validation accuracy of its last three epochs (18-20) and of its first three
 (14-16), which must be under 0.2 points in absolute value (the pilot: 0.02).
