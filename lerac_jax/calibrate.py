@@ -19,7 +19,9 @@ real training inputs ``probe_x`` with the batch as its leading axis)::
 
 ``depths`` must be the depths the SNR was measured at (by default
 ``depths_from_fn`` of the same function, which :func:`depths_from_model`
-agrees with for linen models).
+agrees with for linen models). On the example small CNN with a probe of 256
+Fashion-MNIST images this takes about 9 s on two shared CPU cores, most of
+it compiling each primitive once; a second call takes about 1 s.
 """
 
 from __future__ import annotations
