@@ -3,6 +3,7 @@
 """lerac_jax: LeRaC, the Learning Rate Curriculum, for JAX and Optax."""
 
 from lerac_jax import base_schedules
+from lerac_jax import calibrate
 from lerac_jax import schedules
 from lerac_jax.depths import as_depths
 from lerac_jax.depths import depths_from_fn
@@ -11,6 +12,8 @@ from lerac_jax.depths import depths_from_rules
 from lerac_jax.depths import Depths
 from lerac_jax.depths import describe
 from lerac_jax.depths import Stacked
+from lerac_jax.calibrate import measure_snr
+from lerac_jax.calibrate import snr_ratios
 from lerac_jax.transform import current_scales
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
@@ -20,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = (
     "base_schedules",
+    "calibrate",
     "Depths",
     "LeracState",
     "Stacked",
@@ -30,6 +34,8 @@ __all__ = (
     "depths_from_rules",
     "describe",
     "lerac",
+    "measure_snr",
     "scale_by_lerac",
     "schedules",
+    "snr_ratios",
 )
