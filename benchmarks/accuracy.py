@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples import cbs
 from examples import plots
 from examples import stats
 from examples import train
@@ -108,7 +109,12 @@ def make_config(run: dict[str, Any], args: argparse.Namespace):
   config.k_epochs = run["k_epochs"]
   config.lerac.min_scale = run["min_scale"]
   config.lerac.group = "layer"
+  # CBS decays sigma every epoch by the factor that brings it to
+  # cbs_final_sigma in the last epoch, as CBS's own schedule nearly removes
+  # the blur by the end of its 200 epochs.
   config.cbs.every_epochs = 1
+  config.cbs.decay = cbs.decay_to_reach(args.cbs_final_sigma, args.epochs,
+                                        config.cbs.sigma, 1)
   config.regime = run["regime"]
   return config
 
@@ -140,7 +146,9 @@ def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
       "best": {"epoch": best["epoch"], "val": best["val"],
                "test": best["test"]},
       "history": [{"step": h["step"], "epoch": h["epoch"],
-                   "val_accuracy": h["val_accuracy"]}
+                   "val_accuracy": h["val_accuracy"],
+                   **({"cbs_sigma": h["cbs_sigma"]} if "cbs_sigma" in h
+                      else {})}
                   for h in result["history"]],
   }
 
@@ -159,16 +167,67 @@ def save_results(path: str, data: dict[str, Any]) -> None:
   os.replace(tmp, path)  # atomic: a kill never leaves a half-written file
 
 
+# Settings that change only some regimes' runs: a change of one of them may
+# replace just those runs (``--rerun_regimes``) instead of the whole study.
+REGIME_SETTINGS = {"cbs_final_sigma": ("cbs", "cbs+lerac")}
+
+
+def replace_changed_runs(data: dict[str, Any], settings: dict[str, Any],
+                         rerun_regimes: list[str], path: str) -> None:
+  """Drops the runs a settings change invalidates, and records that it did.
+
+  A study file refuses other settings, unless every changed setting is one of
+  ``REGIME_SETTINGS``, only affects regimes listed in ``rerun_regimes``, and
+  those regimes' runs are deleted here (to be run again with the new
+  settings). What was deleted is kept in ``meta["reruns"]``: the changed
+  settings, old and new, and each removed run's test accuracies. With
+  unchanged settings this does nothing, so an interrupted rerun resumes.
+
+  Args:
+    data: the study JSON (modified in place).
+    settings: the settings of this invocation.
+    rerun_regimes: the regimes the caller allows to be replaced.
+    path: the file's path, for the error message.
+
+  Raises:
+    SystemExit: if the file holds runs with settings this cannot reconcile.
+  """
+  old = data["meta"].get("settings", settings)
+  if not data["runs"] or old == settings:
+    return
+  changed = sorted(k for k in set(old) | set(settings)
+                   if old.get(k) != settings.get(k))
+  affected = {g for k in changed for g in REGIME_SETTINGS.get(k, ())}
+  if not all(k in REGIME_SETTINGS for k in changed) or not (
+      affected <= set(rerun_regimes)):
+    raise SystemExit(
+        f"{path} holds a study with other settings ({old}); changed: "
+        f"{changed}. Use another --out"
+        + (f", or --rerun_regimes {','.join(sorted(affected))} to replace "
+           "those runs" if all(k in REGIME_SETTINGS for k in changed)
+           else "") + ".")
+  removed = {key: {"final_test": r["final"]["test"],
+                   "best_test": r["best"]["test"]}
+             for key, r in data["runs"].items() if r["regime"] in affected}
+  for key in removed:
+    del data["runs"][key]
+  data["meta"].setdefault("reruns", []).append({
+      "regimes": sorted(affected),
+      "changed_settings": {k: [old.get(k), settings.get(k)] for k in changed},
+      "command": " ".join(sys.argv),
+      "date": time.strftime("%Y-%m-%d"),
+      "removed": removed,
+  })
+
+
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
   data = load_results(args.out)
   settings = {k: v for k, v in vars(args).items()
-              if k not in ("out", "report", "max_runs", "quick")}
-  if data["runs"] and data["meta"].get("settings", settings) != settings:
-    raise SystemExit(
-        f"{args.out} holds a study with other settings "
-        f"({data['meta'].get('settings')}); use another --out.")
+              if k not in ("out", "report", "max_runs", "quick",
+                           "rerun_regimes")}
+  replace_changed_runs(data, settings, args.rerun_regimes, args.out)
   data["meta"]["settings"] = settings
-  data["meta"]["command"] = " ".join(sys.argv)
+  data["meta"].setdefault("command", " ".join(sys.argv))
   plan = study_plan(args)
   todo = [r for r in plan if run_key(r) not in data["runs"]]
   print(f"{len(plan)} runs in the study, {len(plan) - len(todo)} done, "
@@ -387,6 +446,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                  type=lambda s: [float(x) for x in s.split(",") if x])
   p.add_argument("--sweep_min_scale", default="1e-2,1e-4,1e-8",
                  type=lambda s: [float(x) for x in s.split(",") if x])
+  p.add_argument("--cbs_final_sigma", type=float, default=0.05,
+                 help="CBS sigma in the last epoch (from 1.0 in the first, "
+                 "decayed every epoch)")
   p.add_argument("--batch_size", type=int, default=128)
   # 10k of the 60k training images: about 2 hours for the whole study on 2
   # cores. 0 uses all of them: one epoch of the 54k left after the validation
@@ -397,6 +459,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--num_train_steps", type=int, default=-1)
   p.add_argument("--max_runs", type=int, default=0,
                  help="stop after this many new runs (0: all)")
+  p.add_argument("--rerun_regimes", default="", type=lambda s: [
+      x for x in s.split(",") if x], help="regimes whose runs may be deleted "
+                 "and run again when a setting only they use has changed "
+                 "(recorded in the JSON's meta.reruns)")
   args = p.parse_args(argv)
   if args.quick:
     args.dataset, args.models, args.optimizers = "digits", ["small_cnn"], [
