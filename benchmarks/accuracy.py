@@ -271,22 +271,29 @@ def _as_stats_runs(runs: list[dict[str, Any]], label) -> list[dict[str, Any]]:
 
 HEADLINE_HEAD = [
     "| setting | seeds | conventional | warmup | lerac (exponential) "
-    "| best other lerac schedule | lerac_reverse | cbs | cbs+lerac |",
+    "| best other lerac schedule (post hoc, not tested) | lerac_reverse | cbs "
+    "| cbs+lerac |",
     "|" + "---|" * 9]
 
 
 def headline_row(setting: str, seeds: list[int],
                  rows: list[dict[str, Any]]) -> str:
-  """One line of the headline table from ``stats.summarise`` rows."""
+  """One line of the headline table from ``stats.summarise`` rows.
+
+  A difference is starred when its Holm-adjusted t-test p (over the
+  setting's table) is below 0.05. The best other LeRaC schedule is picked on
+  the test mean, so it is shown without a star: picking the best of four
+  and then testing it would overstate the evidence.
+  """
   by = {r["regime"]: r for r in rows}
 
-  def cell(regime: str, name: str = "") -> str:
+  def cell(regime: str, name: str = "", starred: bool = True) -> str:
     if regime not in by:
       return ""
     f = by[regime]["final"]
     text = f"{name}{100 * f['mean']:.2f} ± {100 * f['std']:.2f}"
     if "mean_diff" in f:
-      star = "*" if f.get("t_pvalue", 1.0) < 0.05 else ""
+      star = "*" if starred and f.get("t_pvalue_holm", 1.0) < 0.05 else ""
       text += f" ({100 * f['mean_diff']:+.2f}{star})"
     return text
 
@@ -294,7 +301,7 @@ def headline_row(setting: str, seeds: list[int],
   best = max(others, key=lambda g: by[g]["final"]["mean"], default=None)
   cells = [setting, str(len(seeds)), cell("conventional"), cell("warmup"),
            cell("lerac"),
-           cell(best, best.split("/")[1] + " ") if best else "",
+           cell(best, best.split("/")[1] + " ", starred=False) if best else "",
            cell("lerac_reverse"), cell("cbs"), cell("cbs+lerac")]
   return "| " + " | ".join(cells) + " |"
 
@@ -304,15 +311,73 @@ def lerac_regimes(labels: list[str]) -> list[str]:
   return [l for l in labels if l.startswith("lerac")]
 
 
-def warmup_row(setting: str, labels: list[str],
-               rows: list[dict[str, Any]]) -> str:
-  """One line of the LeRaC-vs-warm-up table (``summarise`` vs warmup)."""
-  by = {r["regime"]: r["final"] for r in rows}
-  cells = [setting] + [
-      f"{100 * by[l]['mean_diff']:+.2f} "
-      f"({stats.format_p(by[l].get('t_pvalue', math.nan))})"
-      for l in lerac_regimes(labels) if "mean_diff" in by.get(l, {})]
-  return "| " + " | ".join(cells) + " |"
+def warmup_table(columns: list[str],
+                 rows_by_setting: dict[str, list[dict[str, Any]]]) -> str:
+  """The LeRaC-vs-warm-up table: every cell's t-test in one Holm/BH family.
+
+  Args:
+    columns: the LeRaC regimes, one column each.
+    rows_by_setting: per setting, ``stats.summarise(..., baseline="warmup")``.
+
+  Returns:
+    Markdown: difference from warmup, raw / Holm / BH t-test p per cell.
+  """
+  cells = [(setting, l, by[l]) for setting, rows in rows_by_setting.items()
+           for by in [{r["regime"]: r["final"] for r in rows}]
+           for l in columns if "mean_diff" in by.get(l, {})]
+  raw = [f.get("t_pvalue", math.nan) for _, _, f in cells]
+  holm = stats.adjust_pvalues(raw, "holm")
+  bh = stats.adjust_pvalues(raw, "fdr_bh")
+  text = {(setting, l): f"{100 * f['mean_diff']:+.2f} ({stats.format_p(p)}"
+          f" / {stats.format_p(h)} / {stats.format_p(b)})"
+          for (setting, l, f), p, h, b in zip(cells, raw, holm, bh)}
+  lines = [f"| setting | {' | '.join(columns)} |",
+           "|" + "---|" * (len(columns) + 1)]
+  for setting in rows_by_setting:
+    lines.append("| " + " | ".join(
+        [setting] + [text.get((setting, l), "") for l in columns]) + " |")
+  return "\n".join(lines)
+
+
+def family_summary(tests: dict[str, float]) -> str:
+  """How many of all the report's distinct t-tests survive Holm and BH.
+
+  Args:
+    tests: one raw p-value per distinct comparison (a key naming both arms),
+      so a comparison shown in two tables counts once.
+
+  Returns:
+    One sentence.
+  """
+  raw = [p for p in tests.values() if not math.isnan(p)]
+  if not raw:
+    return ""
+  holm = stats.adjust_pvalues(raw, "holm")
+  bh = stats.adjust_pvalues(raw, "fdr_bh")
+  count = lambda ps: sum(p < 0.05 for p in ps)  # noqa: E731
+  return (f"Taking all {len(raw)} distinct t-tests of this report as one "
+          f"family instead, {count(raw)} have raw p < 0.05, {count(holm)} "
+          f"Holm-adjusted p < 0.05 and {count(bh)} Benjamini-Hochberg-"
+          "adjusted p < 0.05.\n")
+
+
+def cbs_note(settings: dict[str, Any], meta: dict[str, Any]) -> str:
+  """What the CBS rows ran with, and whether earlier CBS runs were replaced."""
+  final = settings.get("cbs_final_sigma")
+  if final is None:
+    text = "CBS: sigma 1.0, x0.9 every epoch."
+  else:
+    decay = cbs.decay_to_reach(final, settings["epochs"])
+    text = (f"CBS: sigma 1.0 in the first epoch, x{decay:.3g} every epoch, "
+            f"{cbs.sigma_at_epoch(settings['epochs'] - 1, 1.0, decay, 1):.3g}"
+            " in the last.")
+  for rerun in meta.get("reruns", []):
+    text += (f" {len(rerun['removed'])} earlier runs of "
+             f"{', '.join(rerun['regimes'])} (settings "
+             f"{rerun['changed_settings']}, old and new) were deleted and run "
+             f"again on {rerun['date']}; their accuracies are kept in the "
+             "JSON's meta.reruns.")
+  return text + "\n"
 
 
 def complete_seeds(runs: list[dict[str, Any]], labels: list[str],
@@ -331,7 +396,16 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
 
   settings = data["meta"].get("settings", {})
   runs = list(data["runs"].values())
-  lines, headline, versus_warmup = [], [], []
+  lines, headline, versus_warmup = [], [], {}
+  tests = {}  # distinct comparison -> raw final-epoch t-test p
+
+  def note_tests(rows, chosen, label, baseline):
+    ident = {label(r): run_key({**r, "seed": "-"}) for r in chosen}
+    for row in rows:
+      if "mean_diff" in row["final"]:
+        tests[(ident[row["regime"]], ident[baseline])] = row["final"].get(
+            "t_pvalue", math.nan)
+
   # In the plan's order: models, then optimizers.
   groups = [(m, o) for m in settings.get("models", ()) for o in settings.get(
       "optimizers", ()) if any(r["model"] == m and r["optimizer"] == o
@@ -355,11 +429,14 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
         lambda r: r["regime"])
     rows = stats.summarise(stats_runs)
+    note_tests(rows, chosen, lambda r: r["regime"], "conventional")
     headline.append(headline_row(f"{model}, {optimizer}", seeds, rows))
     if "warmup" in labels:  # the reviewers' control: LeRaC vs warm-up
-      rows_vs_warmup = stats.summarise(stats_runs, baseline="warmup")
-      versus_warmup.append(warmup_row(f"{model}, {optimizer}", labels,
-                                      rows_vs_warmup))
+      rows_vs_warmup = [r for r in stats.summarise(stats_runs,
+                                                   baseline="warmup")
+                        if r["regime"] in lerac_regimes(labels)]
+      note_tests(rows_vs_warmup, chosen, lambda r: r["regime"], "warmup")
+      versus_warmup[f"{model}, {optimizer}"] = rows_vs_warmup
     lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
     lines.append(stats.format_table(rows))
     lines.append("")
@@ -396,6 +473,7 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
     chosen = [r for r in both if r["seed"] in seeds]
     rows = stats.summarise(_as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(label(r))), label))
+    note_tests(rows, chosen, label, "conventional")
     lines.append(f"#### Sweep of {field}: {model}, {optimizer}, exponential "
                  f"(seeds {seeds})\n")
     lines.append(stats.format_table(rows))
@@ -405,17 +483,26 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   wall = sum(r["wall_time"] for r in runs)
   header = (f"{done} of {total} planned runs done ({wall / 60:.0f} min of "
             f"training); only seeds with every regime of a table are used.\n")
+  header += cbs_note(settings, data["meta"])
   if headline:
     header += ("\nHeadline: final-epoch test accuracy %, mean ± std over "
-               "seeds (difference from conventional; * paired t-test "
-               "p < 0.05).\n\n" + "\n".join(HEADLINE_HEAD + headline) + "\n")
+               "seeds (difference from conventional; * Holm-adjusted paired "
+               "t-test p < 0.05, the family being the setting's table below, "
+               "every regime against conventional).\n\n"
+               + "\n".join(HEADLINE_HEAD + headline) + "\n")
   if versus_warmup:
     columns = lerac_regimes(settings.get("regimes", REGIMES))
     header += ("\nAgainst the warm-up control: final-epoch test accuracy "
-               "difference from warmup, points (paired t-test p).\n\n"
-               f"| setting | {' | '.join(columns)} |\n|"
-               + "---|" * (len(columns) + 1) + "\n"
-               + "\n".join(versus_warmup) + "\n")
+               "difference from warmup, points (paired t-test p: raw / Holm / "
+               "Benjamini-Hochberg, the family being all the t-tests of this "
+               "table).\n\n" + warmup_table(columns, versus_warmup) + "\n")
+  if tests:
+    header += "\n" + family_summary(tests)
+  header += ("\nIn the tables below, Holm and BH adjust each table's t-tests "
+             "(every row against conventional) as one family. McNemar is "
+             "descriptive: per seed it tests one pair of trained networks on "
+             "the test examples, not the variation across seeds; the column "
+             "counts the seeds with p < 0.05.\n")
   text = header + "\n" + "\n".join(lines)
   with open(out_prefix + ".md", "w") as f:
     f.write(text)
