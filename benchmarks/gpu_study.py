@@ -38,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -269,7 +270,9 @@ def summarise(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
                               done[b]["best"]["test"]) for a, b in contrasts]
   holm = stats.adjust_pvalues([t["t_pvalue"] for t in tests], "holm")
   for (a, b), t, h in zip(contrasts, tests, holm):
-    out[a][f"vs_{b}"] = {**t, "t_pvalue_holm": h}
+    # Undefined tests (e.g. identical results) are null: strict JSON.
+    out[a][f"vs_{b}"] = {k: None if math.isnan(v) else v
+                         for k, v in {**t, "t_pvalue_holm": h}.items()}
   return out
 
 
