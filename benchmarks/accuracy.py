@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples import cbs
 from examples import plots
 from examples import stats
 from examples import train
@@ -108,7 +109,12 @@ def make_config(run: dict[str, Any], args: argparse.Namespace):
   config.k_epochs = run["k_epochs"]
   config.lerac.min_scale = run["min_scale"]
   config.lerac.group = "layer"
+  # CBS decays sigma every epoch by the factor that brings it to
+  # cbs_final_sigma in the last epoch, as CBS's own schedule nearly removes
+  # the blur by the end of its 200 epochs.
   config.cbs.every_epochs = 1
+  config.cbs.decay = cbs.decay_to_reach(args.cbs_final_sigma, args.epochs,
+                                        config.cbs.sigma, 1)
   config.regime = run["regime"]
   return config
 
@@ -140,7 +146,9 @@ def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
       "best": {"epoch": best["epoch"], "val": best["val"],
                "test": best["test"]},
       "history": [{"step": h["step"], "epoch": h["epoch"],
-                   "val_accuracy": h["val_accuracy"]}
+                   "val_accuracy": h["val_accuracy"],
+                   **({"cbs_sigma": h["cbs_sigma"]} if "cbs_sigma" in h
+                      else {})}
                   for h in result["history"]],
   }
 
@@ -159,16 +167,67 @@ def save_results(path: str, data: dict[str, Any]) -> None:
   os.replace(tmp, path)  # atomic: a kill never leaves a half-written file
 
 
+# Settings that change only some regimes' runs: a change of one of them may
+# replace just those runs (``--rerun_regimes``) instead of the whole study.
+REGIME_SETTINGS = {"cbs_final_sigma": ("cbs", "cbs+lerac")}
+
+
+def replace_changed_runs(data: dict[str, Any], settings: dict[str, Any],
+                         rerun_regimes: list[str], path: str) -> None:
+  """Drops the runs a settings change invalidates, and records that it did.
+
+  A study file refuses other settings, unless every changed setting is one of
+  ``REGIME_SETTINGS``, only affects regimes listed in ``rerun_regimes``, and
+  those regimes' runs are deleted here (to be run again with the new
+  settings). What was deleted is kept in ``meta["reruns"]``: the changed
+  settings, old and new, and each removed run's test accuracies. With
+  unchanged settings this does nothing, so an interrupted rerun resumes.
+
+  Args:
+    data: the study JSON (modified in place).
+    settings: the settings of this invocation.
+    rerun_regimes: the regimes the caller allows to be replaced.
+    path: the file's path, for the error message.
+
+  Raises:
+    SystemExit: if the file holds runs with settings this cannot reconcile.
+  """
+  old = data["meta"].get("settings", settings)
+  if not data["runs"] or old == settings:
+    return
+  changed = sorted(k for k in set(old) | set(settings)
+                   if old.get(k) != settings.get(k))
+  affected = {g for k in changed for g in REGIME_SETTINGS.get(k, ())}
+  if not all(k in REGIME_SETTINGS for k in changed) or not (
+      affected <= set(rerun_regimes)):
+    raise SystemExit(
+        f"{path} holds a study with other settings ({old}); changed: "
+        f"{changed}. Use another --out"
+        + (f", or --rerun_regimes {','.join(sorted(affected))} to replace "
+           "those runs" if all(k in REGIME_SETTINGS for k in changed)
+           else "") + ".")
+  removed = {key: {"final_test": r["final"]["test"],
+                   "best_test": r["best"]["test"]}
+             for key, r in data["runs"].items() if r["regime"] in affected}
+  for key in removed:
+    del data["runs"][key]
+  data["meta"].setdefault("reruns", []).append({
+      "regimes": sorted(affected),
+      "changed_settings": {k: [old.get(k), settings.get(k)] for k in changed},
+      "command": " ".join(sys.argv),
+      "date": time.strftime("%Y-%m-%d"),
+      "removed": removed,
+  })
+
+
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
   data = load_results(args.out)
   settings = {k: v for k, v in vars(args).items()
-              if k not in ("out", "report", "max_runs", "quick")}
-  if data["runs"] and data["meta"].get("settings", settings) != settings:
-    raise SystemExit(
-        f"{args.out} holds a study with other settings "
-        f"({data['meta'].get('settings')}); use another --out.")
+              if k not in ("out", "report", "max_runs", "quick",
+                           "rerun_regimes")}
+  replace_changed_runs(data, settings, args.rerun_regimes, args.out)
   data["meta"]["settings"] = settings
-  data["meta"]["command"] = " ".join(sys.argv)
+  data["meta"].setdefault("command", " ".join(sys.argv))
   plan = study_plan(args)
   todo = [r for r in plan if run_key(r) not in data["runs"]]
   print(f"{len(plan)} runs in the study, {len(plan) - len(todo)} done, "
@@ -212,22 +271,29 @@ def _as_stats_runs(runs: list[dict[str, Any]], label) -> list[dict[str, Any]]:
 
 HEADLINE_HEAD = [
     "| setting | seeds | conventional | warmup | lerac (exponential) "
-    "| best other lerac schedule | lerac_reverse | cbs | cbs+lerac |",
+    "| best other lerac schedule (post hoc, not tested) | lerac_reverse | cbs "
+    "| cbs+lerac |",
     "|" + "---|" * 9]
 
 
 def headline_row(setting: str, seeds: list[int],
                  rows: list[dict[str, Any]]) -> str:
-  """One line of the headline table from ``stats.summarise`` rows."""
+  """One line of the headline table from ``stats.summarise`` rows.
+
+  A difference is starred when its Holm-adjusted t-test p (over the
+  setting's table) is below 0.05. The best other LeRaC schedule is picked on
+  the test mean, so it is shown without a star: picking the best of four
+  and then testing it would overstate the evidence.
+  """
   by = {r["regime"]: r for r in rows}
 
-  def cell(regime: str, name: str = "") -> str:
+  def cell(regime: str, name: str = "", starred: bool = True) -> str:
     if regime not in by:
       return ""
     f = by[regime]["final"]
     text = f"{name}{100 * f['mean']:.2f} ± {100 * f['std']:.2f}"
     if "mean_diff" in f:
-      star = "*" if f.get("t_pvalue", 1.0) < 0.05 else ""
+      star = "*" if starred and f.get("t_pvalue_holm", 1.0) < 0.05 else ""
       text += f" ({100 * f['mean_diff']:+.2f}{star})"
     return text
 
@@ -235,7 +301,7 @@ def headline_row(setting: str, seeds: list[int],
   best = max(others, key=lambda g: by[g]["final"]["mean"], default=None)
   cells = [setting, str(len(seeds)), cell("conventional"), cell("warmup"),
            cell("lerac"),
-           cell(best, best.split("/")[1] + " ") if best else "",
+           cell(best, best.split("/")[1] + " ", starred=False) if best else "",
            cell("lerac_reverse"), cell("cbs"), cell("cbs+lerac")]
   return "| " + " | ".join(cells) + " |"
 
@@ -245,15 +311,73 @@ def lerac_regimes(labels: list[str]) -> list[str]:
   return [l for l in labels if l.startswith("lerac")]
 
 
-def warmup_row(setting: str, labels: list[str],
-               rows: list[dict[str, Any]]) -> str:
-  """One line of the LeRaC-vs-warm-up table (``summarise`` vs warmup)."""
-  by = {r["regime"]: r["final"] for r in rows}
-  cells = [setting] + [
-      f"{100 * by[l]['mean_diff']:+.2f} "
-      f"({stats.format_p(by[l].get('t_pvalue', math.nan))})"
-      for l in lerac_regimes(labels) if "mean_diff" in by.get(l, {})]
-  return "| " + " | ".join(cells) + " |"
+def warmup_table(columns: list[str],
+                 rows_by_setting: dict[str, list[dict[str, Any]]]) -> str:
+  """The LeRaC-vs-warm-up table: every cell's t-test in one Holm/BH family.
+
+  Args:
+    columns: the LeRaC regimes, one column each.
+    rows_by_setting: per setting, ``stats.summarise(..., baseline="warmup")``.
+
+  Returns:
+    Markdown: difference from warmup, raw / Holm / BH t-test p per cell.
+  """
+  cells = [(setting, l, by[l]) for setting, rows in rows_by_setting.items()
+           for by in [{r["regime"]: r["final"] for r in rows}]
+           for l in columns if "mean_diff" in by.get(l, {})]
+  raw = [f.get("t_pvalue", math.nan) for _, _, f in cells]
+  holm = stats.adjust_pvalues(raw, "holm")
+  bh = stats.adjust_pvalues(raw, "fdr_bh")
+  text = {(setting, l): f"{100 * f['mean_diff']:+.2f} ({stats.format_p(p)}"
+          f" / {stats.format_p(h)} / {stats.format_p(b)})"
+          for (setting, l, f), p, h, b in zip(cells, raw, holm, bh)}
+  lines = [f"| setting | {' | '.join(columns)} |",
+           "|" + "---|" * (len(columns) + 1)]
+  for setting in rows_by_setting:
+    lines.append("| " + " | ".join(
+        [setting] + [text.get((setting, l), "") for l in columns]) + " |")
+  return "\n".join(lines)
+
+
+def family_summary(tests: dict[str, float]) -> str:
+  """How many of all the report's distinct t-tests survive Holm and BH.
+
+  Args:
+    tests: one raw p-value per distinct comparison (a key naming both arms),
+      so a comparison shown in two tables counts once.
+
+  Returns:
+    One sentence.
+  """
+  raw = [p for p in tests.values() if not math.isnan(p)]
+  if not raw:
+    return ""
+  holm = stats.adjust_pvalues(raw, "holm")
+  bh = stats.adjust_pvalues(raw, "fdr_bh")
+  count = lambda ps: sum(p < 0.05 for p in ps)  # noqa: E731
+  return (f"Taking all {len(raw)} distinct t-tests of this report as one "
+          f"family instead, {count(raw)} have raw p < 0.05, {count(holm)} "
+          f"Holm-adjusted p < 0.05 and {count(bh)} Benjamini-Hochberg-"
+          "adjusted p < 0.05.\n")
+
+
+def cbs_note(settings: dict[str, Any], meta: dict[str, Any]) -> str:
+  """What the CBS rows ran with, and whether earlier CBS runs were replaced."""
+  final = settings.get("cbs_final_sigma")
+  if final is None:
+    text = "CBS: sigma 1.0, x0.9 every epoch."
+  else:
+    decay = cbs.decay_to_reach(final, settings["epochs"])
+    text = (f"CBS: sigma 1.0 in the first epoch, x{decay:.3g} every epoch, "
+            f"{cbs.sigma_at_epoch(settings['epochs'] - 1, 1.0, decay, 1):.3g}"
+            " in the last.")
+  for rerun in meta.get("reruns", []):
+    text += (f" {len(rerun['removed'])} earlier runs of "
+             f"{', '.join(rerun['regimes'])} (settings "
+             f"{rerun['changed_settings']}, old and new) were deleted and run "
+             f"again on {rerun['date']}; their accuracies are kept in the "
+             "JSON's meta.reruns.")
+  return text + "\n"
 
 
 def complete_seeds(runs: list[dict[str, Any]], labels: list[str],
@@ -272,7 +396,16 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
 
   settings = data["meta"].get("settings", {})
   runs = list(data["runs"].values())
-  lines, headline, versus_warmup = [], [], []
+  lines, headline, versus_warmup = [], [], {}
+  tests = {}  # distinct comparison -> raw final-epoch t-test p
+
+  def note_tests(rows, chosen, label, baseline):
+    ident = {label(r): run_key({**r, "seed": "-"}) for r in chosen}
+    for row in rows:
+      if "mean_diff" in row["final"]:
+        tests[(ident[row["regime"]], ident[baseline])] = row["final"].get(
+            "t_pvalue", math.nan)
+
   # In the plan's order: models, then optimizers.
   groups = [(m, o) for m in settings.get("models", ()) for o in settings.get(
       "optimizers", ()) if any(r["model"] == m and r["optimizer"] == o
@@ -296,11 +429,14 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
         sorted(chosen, key=lambda r: labels.index(r["regime"])),
         lambda r: r["regime"])
     rows = stats.summarise(stats_runs)
+    note_tests(rows, chosen, lambda r: r["regime"], "conventional")
     headline.append(headline_row(f"{model}, {optimizer}", seeds, rows))
     if "warmup" in labels:  # the reviewers' control: LeRaC vs warm-up
-      rows_vs_warmup = stats.summarise(stats_runs, baseline="warmup")
-      versus_warmup.append(warmup_row(f"{model}, {optimizer}", labels,
-                                      rows_vs_warmup))
+      rows_vs_warmup = [r for r in stats.summarise(stats_runs,
+                                                   baseline="warmup")
+                        if r["regime"] in lerac_regimes(labels)]
+      note_tests(rows_vs_warmup, chosen, lambda r: r["regime"], "warmup")
+      versus_warmup[f"{model}, {optimizer}"] = rows_vs_warmup
     lines.append(f"#### {model}, {optimizer} (seeds {seeds})\n")
     lines.append(stats.format_table(rows))
     lines.append("")
@@ -337,6 +473,7 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
     chosen = [r for r in both if r["seed"] in seeds]
     rows = stats.summarise(_as_stats_runs(
         sorted(chosen, key=lambda r: labels.index(label(r))), label))
+    note_tests(rows, chosen, label, "conventional")
     lines.append(f"#### Sweep of {field}: {model}, {optimizer}, exponential "
                  f"(seeds {seeds})\n")
     lines.append(stats.format_table(rows))
@@ -346,17 +483,26 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   wall = sum(r["wall_time"] for r in runs)
   header = (f"{done} of {total} planned runs done ({wall / 60:.0f} min of "
             f"training); only seeds with every regime of a table are used.\n")
+  header += cbs_note(settings, data["meta"])
   if headline:
     header += ("\nHeadline: final-epoch test accuracy %, mean ± std over "
-               "seeds (difference from conventional; * paired t-test "
-               "p < 0.05).\n\n" + "\n".join(HEADLINE_HEAD + headline) + "\n")
+               "seeds (difference from conventional; * Holm-adjusted paired "
+               "t-test p < 0.05, the family being the setting's table below, "
+               "every regime against conventional).\n\n"
+               + "\n".join(HEADLINE_HEAD + headline) + "\n")
   if versus_warmup:
     columns = lerac_regimes(settings.get("regimes", REGIMES))
     header += ("\nAgainst the warm-up control: final-epoch test accuracy "
-               "difference from warmup, points (paired t-test p).\n\n"
-               f"| setting | {' | '.join(columns)} |\n|"
-               + "---|" * (len(columns) + 1) + "\n"
-               + "\n".join(versus_warmup) + "\n")
+               "difference from warmup, points (paired t-test p: raw / Holm / "
+               "Benjamini-Hochberg, the family being all the t-tests of this "
+               "table).\n\n" + warmup_table(columns, versus_warmup) + "\n")
+  if tests:
+    header += "\n" + family_summary(tests)
+  header += ("\nIn the tables below, Holm and BH adjust each table's t-tests "
+             "(every row against conventional) as one family. McNemar is "
+             "descriptive: per seed it tests one pair of trained networks on "
+             "the test examples, not the variation across seeds; the column "
+             "counts the seeds with p < 0.05.\n")
   text = header + "\n" + "\n".join(lines)
   with open(out_prefix + ".md", "w") as f:
     f.write(text)
@@ -387,6 +533,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                  type=lambda s: [float(x) for x in s.split(",") if x])
   p.add_argument("--sweep_min_scale", default="1e-2,1e-4,1e-8",
                  type=lambda s: [float(x) for x in s.split(",") if x])
+  p.add_argument("--cbs_final_sigma", type=float, default=0.05,
+                 help="CBS sigma in the last epoch (from 1.0 in the first, "
+                 "decayed every epoch)")
   p.add_argument("--batch_size", type=int, default=128)
   # 10k of the 60k training images: about 2 hours for the whole study on 2
   # cores. 0 uses all of them: one epoch of the 54k left after the validation
@@ -397,6 +546,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--num_train_steps", type=int, default=-1)
   p.add_argument("--max_runs", type=int, default=0,
                  help="stop after this many new runs (0: all)")
+  p.add_argument("--rerun_regimes", default="", type=lambda s: [
+      x for x in s.split(",") if x], help="regimes whose runs may be deleted "
+                 "and run again when a setting only they use has changed "
+                 "(recorded in the JSON's meta.reruns)")
   args = p.parse_args(argv)
   if args.quick:
     args.dataset, args.models, args.optimizers = "digits", ["small_cnn"], [

@@ -132,3 +132,42 @@ def sigma_at_epoch(epoch: int, initial: float = 1.0, decay: float = 0.9,
     [1.0, 1.0, 0.9, 0.9, 0.81]
   """
   return float(initial * decay ** (epoch // max(1, every)))
+
+
+def decay_to_reach(final_sigma: float, num_epochs: int, initial: float = 1.0,
+                   every: int = 1) -> float:
+  """The CBS decay factor that brings sigma to ``final_sigma`` by the last epoch.
+
+  CBS's own schedule (sigma 1, x0.9 every 5 epochs) ends at
+  ``0.9 ** 40 ~ 0.015`` after 200 epochs: by the end the blur is gone. Its
+  constants do not scale to a short run (after 2 epochs sigma is still 0.9),
+  so a short run instead picks the factor from its length: with
+  ``(num_epochs - 1) // every`` decay events before the last epoch,
+  ``sigma_at_epoch(num_epochs - 1, initial, decay, every) == final_sigma``.
+
+  Args:
+    final_sigma: sigma wanted in the last (0-based ``num_epochs - 1``) epoch.
+    num_epochs: epochs in the run.
+    initial: sigma in the first epoch.
+    every: epochs between decay events.
+
+  Returns:
+    The decay factor; 1.0 when the run has no decay event (a single epoch,
+    or ``every >= num_epochs``), as no factor can reach ``final_sigma``.
+
+  Example:
+    >>> decay_to_reach(0.05, num_epochs=2)
+    0.05
+    >>> d = decay_to_reach(0.05, num_epochs=11)
+    >>> round(d, 4), round(sigma_at_epoch(10, 1.0, d, 1), 4)
+    (0.7411, 0.05)
+    >>> decay_to_reach(0.05, num_epochs=1)
+    1.0
+  """
+  if not 0 < final_sigma <= initial:
+    raise ValueError(f'need 0 < final_sigma <= initial; got {final_sigma} '
+                     f'and {initial}')
+  events = (num_epochs - 1) // max(1, every)
+  if events <= 0:
+    return 1.0
+  return float((final_sigma / initial) ** (1.0 / events))

@@ -198,10 +198,12 @@ def write_markdown(path: str, table: str, config, dataset, setup_info,
       'Final epoch: the model after the last epoch. Best-val epoch: the '
       'epoch with the best validation metric (model selection never looks '
       'at test). Paired t and Wilcoxon tests pair runs by seed (same initial '
-      'weights, same batch order). McNemar: exact test on per-example test '
-      f'predictions (final epoch) against {baseline} with the same seed; '
-      'the median of the per-seed p-values is shown, all of them are in '
-      'results.json.', '',
+      'weights, same batch order); Holm and BH adjust the table\'s t-tests '
+      'as one family. McNemar: exact test on per-example test predictions '
+      f'(final epoch) against {baseline} with the same seed, descriptive (it '
+      'tests one pair of trained networks, not the variation across seeds); '
+      'the count of seeds with p < 0.05 is shown, the per-seed p-values are '
+      'in results.json.', '',
       '![per-depth learning rates](lr_curves.png)', '',
       '![learning curves](learning_curves.png)', '']
   with open(path, 'w') as f:

@@ -10,7 +10,13 @@
 * Per example, for the same seed: McNemar's exact test
   (``statsmodels.stats.contingency_tables.mcnemar(exact=True)``) on the test
   predictions of a regime and of ``conventional``, as the LeRaC paper did.
-  One p-value per seed; the table shows their median.
+  One p-value per seed. It is descriptive: it tests one pair of trained
+  networks on the test examples, not the variation across seeds, and a
+  median of such p-values is no test at all. The table counts the seeds
+  with p < 0.05.
+* Multiple comparisons: the t-test p-values of one table (every regime
+  against the baseline) are adjusted together by Holm and by
+  Benjamini-Hochberg (``statsmodels.stats.multitest.multipletests``).
 """
 
 from __future__ import annotations
@@ -93,6 +99,32 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
   return out
 
 
+def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
+  """Multiple-comparison adjusted p-values; NaNs stay NaN, out of the family.
+
+  Args:
+    pvalues: raw p-values of one family of tests (NaN: an undefined test).
+    method: a ``statsmodels.stats.multitest.multipletests`` method, e.g.
+      ``'holm'`` or ``'fdr_bh'`` (Benjamini-Hochberg).
+
+  Returns:
+    The adjusted p-values, in the same order.
+
+  Example:
+    >>> [round(p, 3) for p in adjust_pvalues([0.01, 0.04, 0.03], 'holm')]
+    [0.03, 0.06, 0.06]
+    >>> [round(p, 3) for p in adjust_pvalues([0.01, math.nan], 'fdr_bh')]
+    [0.01, nan]
+  """
+  from statsmodels.stats.multitest import multipletests  # pylint: disable=g-import-not-at-top
+  p = np.asarray(pvalues, float)
+  out = np.full(p.shape, math.nan)
+  defined = ~np.isnan(p)
+  if defined.any():
+    out[defined] = multipletests(p[defined], method=method)[1]
+  return [float(v) for v in out]
+
+
 def _mean_std(x):
   x = np.asarray(x, float)
   return float(np.mean(x)), float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
@@ -109,8 +141,12 @@ def summarise(runs: Sequence[dict[str, Any]],
   Returns:
     One row per regime (in first-seen order) with the final-epoch and the
     best-validation-epoch test metric (mean, std, per seed), the paired
-    differences from the baseline with t-test and Wilcoxon p-values, and
-    McNemar p-values per seed (final epoch) with their median.
+    differences from the baseline with t-test and Wilcoxon p-values, the
+    t-test p-values adjusted by Holm (``t_pvalue_holm``) and by
+    Benjamini-Hochberg (``t_pvalue_bh``) over the family of this call's
+    t-tests (one per non-baseline regime, final and best-val epoch
+    separately), and McNemar p-values per seed (final epoch), with their
+    median and the number of seeds with p < 0.05 (``seeds_below_05``).
   """
   regimes = list(dict.fromkeys(r['regime'] for r in runs))
   by = {(r['regime'], r['seed']): r for r in runs}
@@ -139,8 +175,16 @@ def summarise(runs: Sequence[dict[str, Any]],
           'per_seed': per_seed,
           'median_pvalue': (float(np.median([v['pvalue'] for v in
                                              per_seed.values()]))
-                            if per_seed else math.nan)}
+                            if per_seed else math.nan),
+          'seeds_below_05': sum(v['pvalue'] < 0.05
+                                for v in per_seed.values())}
     rows.append(row)
+  for which in ('final', 'best'):
+    tested = [r[which] for r in rows if 'mean_diff' in r[which]]
+    raw = [t.get('t_pvalue', math.nan) for t in tested]
+    for method, key in (('holm', 't_pvalue_holm'), ('fdr_bh', 't_pvalue_bh')):
+      for t, p in zip(tested, adjust_pvalues(raw, method)):
+        t[key] = p
   return rows
 
 
@@ -153,27 +197,36 @@ def format_p(p: float) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]],
                  baseline: str = 'conventional') -> str:
-  """A Markdown table of :func:`summarise` rows (also printed as is)."""
+  """A Markdown table of :func:`summarise` rows (also printed as is).
+
+  The Holm and Benjamini-Hochberg columns adjust the final-epoch t-tests of
+  this table (every regime against the baseline) as one family.
+  """
   if not rows:
     return ''
   lm = rows[0]['metric'] == 'bpc'
   scale, unit = (1.0, 'bpc') if lm else (100.0, 'acc %')
   digits = 3 if lm else 2
   head = (f'| regime | test {unit}, final epoch | diff vs {baseline} '
-          f'| paired t p | Wilcoxon p | McNemar p (median over seeds) '
+          f'| paired t p | t p, Holm | t p, BH | Wilcoxon p '
+          f'| McNemar (descriptive): seeds with p < 0.05 '
           f'| test {unit}, best-val epoch | diff (best-val) |')
-  lines = [head, '|' + '---|' * 8]
+  lines = [head, '|' + '---|' * 10]
   for r in rows:
     f, b = r['final'], r['best']
     cells = [r['regime'],
              f"{f['mean'] * scale:.{digits}f} ± {f['std'] * scale:.{digits}f}"]
     if r['regime'] == baseline:
-      cells += ['', '', '', '']
+      cells += [''] * 6
     else:
+      mc = r.get('mcnemar', {})
       cells += [f"{f.get('mean_diff', math.nan) * scale:+.{digits}f}",
                 format_p(f.get('t_pvalue', math.nan)),
+                format_p(f.get('t_pvalue_holm', math.nan)),
+                format_p(f.get('t_pvalue_bh', math.nan)),
                 format_p(f.get('wilcoxon_pvalue', math.nan)),
-                format_p(r.get('mcnemar', {}).get('median_pvalue', math.nan))]
+                (f"{mc['seeds_below_05']} of {len(mc['per_seed'])}"
+                 if mc.get('per_seed') else 'n/a')]
     cells.append(
         f"{b['mean'] * scale:.{digits}f} ± {b['std'] * scale:.{digits}f}")
     cells.append('' if r['regime'] == baseline else
