@@ -29,20 +29,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import math
 import os
 import sys
 import time
 from typing import Any
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples import cbs
+from benchmarks import study_io
 from examples import plots
 from examples import stats
 from examples import train
@@ -119,20 +117,6 @@ def make_config(run: dict[str, Any], args: argparse.Namespace):
   return config
 
 
-def _pack(correct) -> str | None:
-  if correct is None:
-    return None
-  bits = np.packbits(np.asarray(correct, bool))
-  return base64.b64encode(bits.tobytes()).decode("ascii")
-
-
-def _unpack(text: str | None, n: int):
-  if text is None:
-    return None
-  bits = np.frombuffer(base64.b64decode(text), np.uint8)
-  return np.unpackbits(bits)[:n].astype(bool)
-
-
 def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
   """What the study keeps of one ``train_and_evaluate`` result."""
   final, best = result["final"], result["best"]
@@ -142,7 +126,7 @@ def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
       "num_depths": result["num_depths"],
       "wall_time": result["wall_time"], "num_test": n,
       "final": {"val": final["val"], "test": final["test"],
-                "test_correct": _pack(final["test_correct"])},
+                "test_correct": study_io.pack_bools(final["test_correct"])},
       "best": {"epoch": best["epoch"], "val": best["val"],
                "test": best["test"]},
       "history": [{"step": h["step"], "epoch": h["epoch"],
@@ -151,20 +135,6 @@ def compact(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
                       else {})}
                   for h in result["history"]],
   }
-
-
-def load_results(path: str) -> dict[str, Any]:
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  return {"meta": {}, "runs": {}}
-
-
-def save_results(path: str, data: dict[str, Any]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=1)
-  os.replace(tmp, path)  # atomic: a kill never leaves a half-written file
 
 
 # Settings that change only some regimes' runs: a change of one of them may
@@ -221,7 +191,7 @@ def replace_changed_runs(data: dict[str, Any], settings: dict[str, Any],
 
 
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
-  data = load_results(args.out)
+  data = study_io.load_results(args.out)
   settings = {k: v for k, v in vars(args).items()
               if k not in ("out", "report", "max_runs", "quick",
                            "rerun_regimes")}
@@ -245,7 +215,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     result = train.train_and_evaluate(config, setup=setups[skey],
                                       seed=run["seed"], progress=False)
     data["runs"][run_key(run)] = compact(result, run)
-    save_results(args.out, data)
+    study_io.save_results(args.out, data)
     print(f"[{i + 1}/{len(todo)}] {run_key(run)}: test "
           f"{result['final']['test']:.4f} ({result['wall_time']:.0f} s; "
           f"{time.time() - t0:.0f} s total)", flush=True)
@@ -262,7 +232,7 @@ def _as_stats_runs(runs: list[dict[str, Any]], label) -> list[dict[str, Any]]:
   out = []
   for r in runs:
     final = dict(r["final"])
-    final["test_correct"] = _unpack(final["test_correct"], r["num_test"])
+    final["test_correct"] = study_io.unpack_bools(final["test_correct"], r["num_test"])
     out.append({"regime": label(r), "seed": r["seed"], "metric": "accuracy",
                 "higher_is_better": True, "final": final, "best": r["best"],
                 "history": r["history"]})
@@ -564,7 +534,7 @@ def main(argv=None) -> dict[str, Any]:
   args = parse_args(argv)
   prefix = os.path.splitext(args.out)[0]
   if args.report:
-    data = load_results(args.out)
+    data = study_io.load_results(args.out)
   else:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     data = run_study(args)

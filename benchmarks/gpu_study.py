@@ -52,7 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import jax.numpy as jnp
 
-from benchmarks import accuracy
+from benchmarks import study_io
 from examples import input_pipeline
 from examples import stats
 from examples import train
@@ -323,7 +323,7 @@ def main(argv=None) -> dict[str, Any]:
               if k not in ("out", "seed_list", "model_kwargs")}
   data = {"meta": {}, "arms": {}}
   if os.path.exists(args.out):
-    data = accuracy.load_results(args.out)
+    data = study_io.load_results(args.out)
     if data["meta"].get("settings") != settings:
       raise SystemExit(f"{args.out} holds a study with other settings "
                        f"({data['meta'].get('settings')}); use another --out.")
@@ -335,7 +335,7 @@ def main(argv=None) -> dict[str, Any]:
 
   def save():
     data["summary"] = summarise(data["arms"])
-    accuracy.save_results(args.out, data)  # atomic
+    study_io.save_results(args.out, data)  # atomic
 
   dataset = load_data(args)
   print(f"{dataset.summary()}; devices {data['meta']['devices']}", flush=True)
