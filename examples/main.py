@@ -5,7 +5,8 @@ r"""Trains one config under one regime and seed (flax/examples style).
     python -m examples.main --workdir=/tmp/lerac_digits \
         --config=examples/configs/default.py --config.regime=lerac
 
-Any field can be overridden with ``--config.<field>=<value>``. Writes
+Any field can be overridden with ``--config.<field>=<value>``; ``--help``
+lists them all. Writes
 ``steps.jsonl``, ``eval.jsonl``, TensorBoard events and ``result.json`` to
 ``--workdir``. To compare regimes over seeds use ``python -m
 examples.compare``.
@@ -18,6 +19,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from examples import cli
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('workdir', None, 'Directory for logs and result.json.')
@@ -29,6 +32,7 @@ config_flags.DEFINE_config_file(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  cli.quiet_jax_logging()
   from examples import train  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
   result = train.train_and_evaluate(config, FLAGS.workdir)
@@ -50,4 +54,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -151,13 +151,38 @@ def format_p(p: float) -> str:
   return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
 
 
+def metric_label(metric: str, higher_is_better: bool) -> str:
+  """A metric's name with the direction that is better.
+
+  Example:
+    >>> metric_label('bpc', False)
+    'bits/char (lower is better)'
+  """
+  name = {'bpc': 'bits/char', 'accuracy': 'accuracy %'}.get(metric, metric)
+  return f"{name} ({'higher' if higher_is_better else 'lower'} is better)"
+
+
 def format_table(rows: Sequence[dict[str, Any]],
-                 baseline: str = 'conventional') -> str:
-  """A Markdown table of :func:`summarise` rows (also printed as is)."""
+                 baseline: str = 'conventional',
+                 say_direction: bool = False) -> str:
+  """A Markdown table of :func:`summarise` rows (also printed as is).
+
+  Args:
+    rows: the rows of :func:`summarise`.
+    baseline: the regime the differences are taken from.
+    say_direction: name the metric with the direction that is better
+      (``test accuracy % (higher is better)``) instead of the short
+      ``test acc %``.
+
+  Returns:
+    The table, one line per regime.
+  """
   if not rows:
     return ''
   lm = rows[0]['metric'] == 'bpc'
   scale, unit = (1.0, 'bpc') if lm else (100.0, 'acc %')
+  if say_direction:
+    unit = metric_label(rows[0]['metric'], rows[0]['higher_is_better'])
   digits = 3 if lm else 2
   head = (f'| regime | test {unit}, final epoch | diff vs {baseline} '
           f'| paired t p | Wilcoxon p | McNemar p (median over seeds) '
