@@ -151,14 +151,23 @@ def format_p(p: float) -> str:
   return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
 
 
-def metric_label(metric: str, higher_is_better: bool) -> str:
+def metric_label(metric: str, higher_is_better: bool,
+                 percent: bool = False) -> str:
   """A metric's name with the direction that is better.
+
+  Args:
+    metric: ``'accuracy'`` or ``'bpc'`` (bits per character).
+    higher_is_better: the direction.
+    percent: the values are shown in percent.
+
+  Returns:
+    The label, e.g. ``'accuracy % (higher is better)'``.
 
   Example:
     >>> metric_label('bpc', False)
     'bits/char (lower is better)'
   """
-  name = {'bpc': 'bits/char', 'accuracy': 'accuracy %'}.get(metric, metric)
+  name = {'bpc': 'bits/char'}.get(metric, metric) + (' %' if percent else '')
   return f"{name} ({'higher' if higher_is_better else 'lower'} is better)"
 
 
@@ -182,7 +191,8 @@ def format_table(rows: Sequence[dict[str, Any]],
   lm = rows[0]['metric'] == 'bpc'
   scale, unit = (1.0, 'bpc') if lm else (100.0, 'acc %')
   if say_direction:
-    unit = metric_label(rows[0]['metric'], rows[0]['higher_is_better'])
+    unit = metric_label(rows[0]['metric'], rows[0]['higher_is_better'],
+                        percent=not lm)
   digits = 3 if lm else 2
   head = (f'| regime | test {unit}, final epoch | diff vs {baseline} '
           f'| paired t p | Wilcoxon p | McNemar p (median over seeds) '
