@@ -97,3 +97,11 @@ def test_block_runs_as_written(doc, index, code, want, tmp_path,
     assert checker.check_output(want, got, doctest.ELLIPSIS), (
         checker.output_difference(doctest.Example('', want), got,
                                   doctest.ELLIPSIS))
+
+
+def test_ci_runs_the_readme_test_command():
+  readme = open(os.path.join(ROOT, 'README.md')).read()
+  ci = open(os.path.join(ROOT, '.ci', 'run')).read()
+  command = "pip install -e '.[test]' && python -m pytest"
+  assert f'\n{command}\n' in readme
+  assert "python -m pip install -q -e '.[test]' && python -m pytest\n" in ci
