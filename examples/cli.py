@@ -12,6 +12,7 @@ config with its value, and exit status 0.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,8 +20,16 @@ from typing import Any
 from absl import app
 from absl import flags
 import ml_collections
+from ml_collections import config_flags
 
 HELP_FLAGS = ('-h', '-?', '--help', '--helpshort', '--helpfull')
+
+# Defined here, once, for both programs (absl refuses a flag defined twice,
+# and the doctests import both modules into one process).
+CONFIG = config_flags.DEFINE_config_file(
+    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
+    'Experiment configuration file (a Python file with get_config()).',
+    lock_config=True)
 
 
 def config_fields(config: ml_collections.ConfigDict,
@@ -45,7 +54,10 @@ def help_text(config: ml_collections.ConfigDict) -> str:
   fields = '\n'.join(f'  --{name}={value!r}'
                      for name, value in config_fields(config))
   doc = (sys.modules['__main__'].__doc__ or '').strip()
-  return (f'{doc}\n\n{flags.FLAGS.main_module_help().strip()}\n\n'
+  own_flags = '\n'.join(
+      flags.FLAGS.module_help(module).strip()
+      for module in (sys.argv[0], __name__))
+  return (f'{doc}\n\n{own_flags}\n\n'
           'Config fields (override any with --config.<field>=<value>; '
           'a tuple takes a comma-separated list, e.g. '
           '--config.seeds=0,1,2):\n' + fields)

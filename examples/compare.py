@@ -35,7 +35,6 @@ from absl import app
 from absl import flags
 from absl import logging
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 
 from examples import cli
@@ -44,9 +43,6 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_string('out', None,
                     'Output folder (default runs/compare-<timestamp>).')
-config_flags.DEFINE_config_file(
-    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
-    'Experiment configuration file.', lock_config=True)
 
 
 def _jsonable(x):
@@ -193,7 +189,7 @@ def main(argv: Sequence[str]) -> None:
   cli.quiet_jax_logging()
   from examples import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
-    run(FLAGS.config, FLAGS.out, argv=sys.argv)
+    run(cli.CONFIG.value, FLAGS.out, argv=sys.argv)
   except input_pipeline.DataNotFoundError as e:
     # A missing dataset is a usage problem, not a crash: no traceback.
     print(f'error: {e}', file=sys.stderr)

@@ -6,10 +6,9 @@ r"""Trains one config under one regime and seed (flax/examples style).
         --config=examples/configs/default.py --config.regime=lerac
 
 Any field can be overridden with ``--config.<field>=<value>``; ``--help``
-lists them all. Writes
-``steps.jsonl``, ``eval.jsonl``, TensorBoard events and ``result.json`` to
-``--workdir``. To compare regimes over seeds use ``python -m
-examples.compare``.
+lists them all. Writes ``steps.jsonl``, ``eval.jsonl``, TensorBoard events
+and ``result.json`` to ``--workdir``. To compare regimes over seeds use
+``python -m examples.compare``.
 """
 
 import json
@@ -17,16 +16,12 @@ import os
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
 from examples import cli
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('workdir', None, 'Directory for logs and result.json.')
-config_flags.DEFINE_config_file(
-    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
-    'Training configuration file.', lock_config=True)
 
 
 def main(argv):
@@ -34,7 +29,7 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   cli.quiet_jax_logging()
   from examples import train  # pylint: disable=g-import-not-at-top
-  config = FLAGS.config
+  config = cli.CONFIG.value
   result = train.train_and_evaluate(config, FLAGS.workdir)
   metric = result['metric']
   print(f"{result['regime']} seed {result['seed']}: test {metric} "
