@@ -46,7 +46,8 @@ def gaussian_kernel_1d(sigma: jax.Array | float, size: int = 3) -> jax.Array:
   sigma = jnp.asarray(sigma, jnp.float32)
   safe = jnp.maximum(sigma, MIN_SIGMA)
   r = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
-  # Subtracting the max exponent (0 at the centre) keeps this stable.
+  # The exponent is at most 0 (at the centre), so exp cannot overflow, and
+  # the sum is at least 1.
   w = jnp.exp(-0.5 * (r / safe) ** 2)
   w = w / jnp.sum(w)
   impulse = (r == 0).astype(jnp.float32)

@@ -3,16 +3,16 @@
 r"""LeRaC vs conventional vs warm-up vs CBS: regimes x seeds, in one command.
 
     python -m examples.compare                      # digits, small CNN, CPU
-    python -m examples.compare --dataset fashion_mnist --model narrow_resnet \
-        --epochs 3 --max_train_examples 10000
-    python -m examples.compare --config examples/configs/char_lm.py
-    python -m examples.compare --regimes conventional,lerac,lerac/linear \
-        --set lerac.min_scale=1e-4
+    python -m examples.compare --config=examples/configs/fashion_mnist.py
+    python -m examples.compare --config.regimes=conventional,lerac,lerac/linear \
+        --config.lerac.min_scale=1e-4 --config.seeds=0,1,2,3,4
 
-Trains every regime with every seed (same initial weights and batch order
-per seed), prints a table (mean ± std of the test metric, difference from
-``conventional``, paired t-test, Wilcoxon and McNemar p-values) and writes to
-``--out`` (default ``runs/compare-<timestamp>``):
+Any config field can be overridden with ``--config.<field>=<value>``, as in
+``examples.main``; ``--help`` lists them all. Trains every regime with every
+seed (same initial weights and batch order per seed), prints a table (mean ±
+std of the test metric, difference from ``conventional``, paired t-test,
+Wilcoxon and McNemar p-values) and writes to ``--out`` (default
+``runs/compare-<timestamp>``):
 
 * ``results.json``, ``results.md``, ``config.json``, ``depths.txt``;
 * ``lr_curves.png``: per-depth learning rates read back from the optimizer
@@ -23,10 +23,7 @@ per seed), prints a table (mean ± std of the test metric, difference from
 
 from __future__ import annotations
 
-import argparse
-import ast
 import datetime
-import importlib.util
 import json
 import os
 import sys
@@ -34,126 +31,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from absl import app
+from absl import flags
+from absl import logging
 import ml_collections
 import numpy as np
-import tqdm
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
-                              'default.py')
+from examples import cli
 
+FLAGS = flags.FLAGS
 
-def load_config(path_or_name: str) -> ml_collections.ConfigDict:
-  """``get_config()`` of a config file, or of ``examples/configs/<name>.py``."""
-  path = path_or_name
-  if not os.path.exists(path):
-    candidate = os.path.join(os.path.dirname(DEFAULT_CONFIG),
-                             path_or_name + '.py')
-    if not os.path.exists(candidate):
-      raise FileNotFoundError(f'no config file {path_or_name!r} (nor '
-                              f'{candidate})')
-    path = candidate
-  spec = importlib.util.spec_from_file_location('_compare_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
-def _set(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
-  *parents, leaf = dotted.split('.')
-  node = config
-  for p in parents:
-    node = node[p]
-  if leaf not in node:
-    raise KeyError(f'unknown config field {dotted!r}')
-  node[leaf] = value
-
-
-def _parse_value(text: str) -> Any:
-  try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  p = argparse.ArgumentParser(
-      prog='python -m examples.compare',
-      description=__doc__.split('\n\n', 1)[0],
-      formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--config', default=DEFAULT_CONFIG,
-                 help='config file, or a name in examples/configs/ '
-                 '(default: default)')
-  p.add_argument('--out', default=None,
-                 help='output folder (default runs/compare-<timestamp>)')
-  p.add_argument('--regimes', default=None,
-                 help='comma-separated: conventional, warmup, lerac, '
-                 'lerac_reverse, cbs, cbs+lerac; lerac/<schedule> too')
-  p.add_argument('--seeds', default=None,
-                 help='number of seeds (e.g. 3) or a list (e.g. 0,1,2)')
-  p.add_argument('--dataset', help='digits, fashion_mnist, pydoc_text or a '
-                 'TFDS name')
-  p.add_argument('--data_dir', help='where to look for local data')
-  p.add_argument('--download', action='store_true', default=None,
-                 help='allow TFDS to download (off by default)')
-  p.add_argument('--model', help='small_cnn, resnet18, narrow_resnet, wrn, '
-                 'vit, char_transformer')
-  p.add_argument('--epochs', type=int, help='number of epochs')
-  p.add_argument('--k_epochs', type=float,
-                 help='curriculum length k in epochs (warm-up uses the same)')
-  p.add_argument('--schedule', help='LeRaC schedule: exponential, linear, '
-                 'log, cosine, staircase')
-  p.add_argument('--min_scale', type=float,
-                 help='LeRaC eta_n(0)/eta0 (e.g. 1e-6)')
-  p.add_argument('--group', choices=('layer', 'block'),
-                 help='LeRaC depth grouping')
-  p.add_argument('--optimizer', choices=('sgd', 'adam', 'adamw', 'adamax'))
-  p.add_argument('--lr', type=float, help='base learning rate eta0')
-  p.add_argument('--lr_schedule', choices=('constant', 'cosine', 'step'),
-                 help='base schedule after the curriculum')
-  p.add_argument('--batch_size', type=int)
-  p.add_argument('--max_train_examples', type=int,
-                 help='train on a fixed subset (0 = all)')
-  p.add_argument('--num_train_steps', type=int,
-                 help='stop every run after this many steps')
-  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                 help='override any config field, e.g. lerac.min_scale=1e-4 '
-                 '(repeatable)')
-  p.add_argument('--no_progress', action='store_true',
-                 help='no progress bars')
-  p.add_argument('--no_tensorboard', action='store_true',
-                 help='do not write TensorBoard event files')
-  return p.parse_args(argv)
-
-
-FLAG_TO_FIELD = {
-    'dataset': 'dataset', 'data_dir': 'data_dir', 'download': 'download',
-    'model': 'model', 'epochs': 'num_epochs', 'k_epochs': 'k_epochs',
-    'schedule': 'lerac.schedule', 'min_scale': 'lerac.min_scale',
-    'group': 'lerac.group', 'optimizer': 'optimizer', 'lr': 'learning_rate',
-    'lr_schedule': 'lr_schedule', 'batch_size': 'batch_size',
-    'max_train_examples': 'max_train_examples',
-    'num_train_steps': 'num_train_steps',
-}
-
-
-def build_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """The config file with the command-line overrides applied."""
-  config = load_config(args.config)
-  for flag, field in FLAG_TO_FIELD.items():
-    value = getattr(args, flag)
-    if value is not None:
-      _set(config, field, value)
-  if args.regimes:
-    config.regimes = tuple(r.strip() for r in args.regimes.split(',') if r)
-  if args.seeds:
-    seeds = [int(s) for s in str(args.seeds).split(',') if s.strip()]
-    config.seeds = tuple(range(seeds[0])) if len(seeds) == 1 else tuple(seeds)
-  if args.no_tensorboard:
-    config.tensorboard = False
-  for item in args.set:
-    key, _, value = item.partition('=')
-    _set(config, key.strip(), _parse_value(value.strip()))
-  return config
+flags.DEFINE_string('out', None,
+                    'Output folder (default runs/compare-<timestamp>).')
 
 
 def _jsonable(x):
@@ -210,35 +99,46 @@ def write_markdown(path: str, table: str, config, dataset, setup_info,
     f.write('\n'.join(lines))
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-  """Runs the comparison; returns the results dict written to results.json."""
-  args = parse_args(argv)
-  config = build_config(args)
-  # Imported here so that --help answers before JAX starts.
+def run(config: ml_collections.ConfigDict, out: str | None = None,
+        progress: bool | None = None,
+        argv: Sequence[str] | None = None) -> dict[str, Any]:
+  """Runs the comparison; returns the results dict written to results.json.
+
+  Args:
+    config: the experiment config (``regimes``, ``seeds`` and the rest).
+    out: output folder; None makes ``runs/compare-<timestamp>``.
+    progress: one progress bar per run; None shows them when stderr is a
+      terminal, and logs one line per run otherwise.
+    argv: the command line, recorded in results.json.
+
+  Returns:
+    The results (JSON-ready).
+  """
   import lerac_jax  # pylint: disable=g-import-not-at-top
   from examples import plots  # pylint: disable=g-import-not-at-top
+  from examples import regimes as regimes_lib  # pylint: disable=g-import-not-at-top
   from examples import stats  # pylint: disable=g-import-not-at-top
   from examples import train  # pylint: disable=g-import-not-at-top
 
-  out = args.out or os.path.join(
+  if progress is None:
+    progress = train.show_progress_bar()
+  out = out or os.path.join(
       'runs', 'compare-' + datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, 'config.json'), 'w') as f:
     f.write(config.to_json(indent=2))
   t0 = time.time()
+  regimes = regimes_lib.parse_regimes(config.regimes)  # validate early
   dataset = train.load_dataset(config)
-  regimes = [train.Regime.parse(r) for r in config.regimes]  # validate early
   baseline = 'conventional'
   print(f'{dataset.summary()}; model {config.model}; regimes '
         f"{', '.join(r.name for r in regimes)}; seeds {list(config.seeds)}",
         flush=True)
   runs, setup = [], None
-  bar = tqdm.tqdm(total=len(regimes) * len(config.seeds), desc='runs',
-                  disable=args.no_progress)
+  num_runs = len(regimes) * len(config.seeds)
   for regime in regimes:
     setup = train.create_setup(config, regime, dataset)
-    if regime.lerac and not any(r.lerac for r in regimes[:regimes.index(
-        regime)]):
+    if regime.lerac and not os.path.exists(os.path.join(out, 'depths.txt')):
       with open(os.path.join(out, 'depths.txt'), 'w') as f:
         f.write(lerac_jax.describe(
             setup.depths, **train.lerac_kwargs(config, regime,
@@ -246,11 +146,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for seed in config.seeds:
       workdir = os.path.join(out, 'runs', regime.name.replace('/', '_'),
                              f'seed_{seed}')
-      runs.append(train.train_and_evaluate(
-          config, workdir, setup, seed=seed, progress=not args.no_progress))
-      bar.update(1)
-      bar.set_postfix({'last': f"{regime.name}: {runs[-1]['final']['test']:.4f}"})
-  bar.close()
+      result = train.train_and_evaluate(config, workdir, setup, seed=seed,
+                                        progress=progress)
+      runs.append(result)
+      if not progress:
+        logging.info('[%d/%d] %s seed %d: test %s %.4f (%.1f s)', len(runs),
+                     num_runs, regime.name, seed,
+                     stats.metric_label(result['metric'],
+                                        result['higher_is_better']),
+                     result['final']['test'], result['wall_time'])
   wall = time.time() - t0
 
   rows = stats.summarise(runs, baseline)
@@ -281,10 +185,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   return _jsonable(results)
 
 
-def _cli() -> None:
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.quiet_jax_logging()
   from examples import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
-    main()
+    run(cli.CONFIG.value, FLAGS.out, argv=sys.argv)
   except input_pipeline.DataNotFoundError as e:
     # A missing dataset is a usage problem, not a crash: no traceback.
     print(f'error: {e}', file=sys.stderr)
@@ -292,4 +199,4 @@ def _cli() -> None:
 
 
 if __name__ == '__main__':
-  _cli()
+  app.run(main, flags_parser=cli.parse_flags)

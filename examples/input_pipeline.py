@@ -118,7 +118,8 @@ def _normalise_images(images: np.ndarray, max_value: float) -> np.ndarray:
 
 
 def load_digits(validation_fraction: float = 0.1,
-                test_fraction: float = 0.2) -> Dataset:
+                test_fraction: float = 0.2,
+                max_train_examples: int | None = None) -> Dataset:
   """scikit-learn's handwritten digits (8x8, values 0..16), embedded.
 
   The 1797 images have no official test split, so ``test_fraction`` of them
@@ -127,6 +128,8 @@ def load_digits(validation_fraction: float = 0.1,
   Args:
     validation_fraction: share of the non-test examples held out.
     test_fraction: share of all examples used as test.
+    max_train_examples: keep only this many training examples (after the
+      test and validation splits, so those do not change).
 
   Returns:
     A :class:`Dataset` with (N, 8, 8, 1) float32 inputs in [-1, 1].
@@ -137,6 +140,8 @@ def load_digits(validation_fraction: float = 0.1,
   y = d.target.astype(np.int32)
   rest, test = split_validation(x, y, test_fraction, seed=SPLIT_SEED + 1)
   train, val = split_validation(*rest, validation_fraction)
+  if max_train_examples:
+    train = (train[0][:max_train_examples], train[1][:max_train_examples])
   return Dataset('digits', 'classification', train, val, test, 10)
 
 
@@ -439,7 +444,8 @@ def load(name: str, data_dir: str | None = None, download: bool = False,
   """
   kwargs = {k: v for k, v in kwargs.items() if v is not None}
   if name == 'digits':
-    return load_digits(validation_fraction)
+    return load_digits(validation_fraction,
+                       max_train_examples=kwargs.get('max_train_examples'))
   if name == 'fashion_mnist':
     # Local IDX files first; a TFDS copy only if they are missing.
     try:

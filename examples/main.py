@@ -5,10 +5,10 @@ r"""Trains one config under one regime and seed (flax/examples style).
     python -m examples.main --workdir=/tmp/lerac_digits \
         --config=examples/configs/default.py --config.regime=lerac
 
-Any field can be overridden with ``--config.<field>=<value>``. Writes
-``steps.jsonl``, ``eval.jsonl``, TensorBoard events and ``result.json`` to
-``--workdir``. To compare regimes over seeds use ``python -m
-examples.compare``.
+Any field can be overridden with ``--config.<field>=<value>``; ``--help``
+lists them all. Writes ``steps.jsonl``, ``eval.jsonl``, TensorBoard events
+and ``result.json`` to ``--workdir``. To compare regimes over seeds use
+``python -m examples.compare``.
 """
 
 import json
@@ -16,21 +16,20 @@ import os
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
+
+from examples import cli
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('workdir', None, 'Directory for logs and result.json.')
-config_flags.DEFINE_config_file(
-    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
-    'Training configuration file.', lock_config=True)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  cli.quiet_jax_logging()
   from examples import train  # pylint: disable=g-import-not-at-top
-  config = FLAGS.config
+  config = cli.CONFIG.value
   result = train.train_and_evaluate(config, FLAGS.workdir)
   metric = result['metric']
   print(f"{result['regime']} seed {result['seed']}: test {metric} "
@@ -50,4 +49,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

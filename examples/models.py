@@ -229,29 +229,37 @@ class CharTransformer(nn.Module):
     return nn.Dense(self.vocab_size, name='head')(x)
 
 
-MODELS = ('small_cnn', 'resnet18', 'narrow_resnet', 'resnet', 'wrn', 'vit',
-          'char_transformer')
+# The one list of models: name -> class. Language models take the
+# vocabulary size where classifiers take the number of classes.
+MODELS: dict[str, type[nn.Module]] = {
+    'small_cnn': SmallCNN,
+    'resnet18': ResNet18,
+    'narrow_resnet': NarrowResNet,
+    'resnet': ResNet,
+    'wrn': WideResNet,
+    'vit': ViT,
+    'char_transformer': CharTransformer,
+}
 
 
 def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
   """Builds a model by name; ``kwargs`` override its fields.
 
+  Args:
+    name: a key of :data:`MODELS`.
+    num_classes: classes of a classifier, or the vocabulary size of a
+      language model.
+    **kwargs: other fields of the model.
+
+  Returns:
+    The (unbound) linen module.
+
   Example:
     >>> create_model('narrow_resnet', 10).stage_sizes
     (1, 1, 1)
   """
-  if name == 'small_cnn':
-    return SmallCNN(num_classes=num_classes, **kwargs)
-  if name == 'resnet18':
-    return ResNet18(num_classes=num_classes, **kwargs)
-  if name == 'narrow_resnet':
-    return NarrowResNet(num_classes=num_classes, **kwargs)
-  if name == 'resnet':
-    return ResNet(num_classes=num_classes, **kwargs)
-  if name == 'wrn':
-    return WideResNet(num_classes=num_classes, **kwargs)
-  if name == 'vit':
-    return ViT(num_classes=num_classes, **kwargs)
-  if name == 'char_transformer':
-    return CharTransformer(vocab_size=num_classes, **kwargs)
-  raise ValueError(f'unknown model {name!r}; choose from {MODELS}')
+  if name not in MODELS:
+    raise ValueError(f'unknown model {name!r}; choose from {tuple(MODELS)}')
+  cls = MODELS[name]
+  size_field = 'vocab_size' if cls is CharTransformer else 'num_classes'
+  return cls(**{size_field: num_classes}, **kwargs)

@@ -13,6 +13,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from examples import stats  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def _by_regime(runs):
   out = {}
@@ -96,13 +98,11 @@ def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str,
   fig, ax = plt.subplots(figsize=(7, 4.2))
   draw_learning_curves(ax, runs, metric)
   ax.set_xlabel('step')
-  ax.set_ylabel(f'validation {metric}')
+  label = stats.metric_label(metric, runs[0]['higher_is_better'])
+  ax.set_ylabel(f'validation {label}')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  if metric == 'accuracy':
-    # Zoom on the interesting range: the curves start near chance.
-    top = max(max(h[f'val_{metric}'] for h in r['history']) for r in runs)
-    ax.set_ylim(max(0.0, min(0.5, top - 0.4)), min(1.0, top + 0.02))
+  # No zoom: the step-0 points (the untrained model) stay in view.
   ax.set_title(f'Validation {metric}: mean and ±1 std over seeds')
   fig.tight_layout()
   fig.savefig(path, dpi=110)

@@ -195,17 +195,48 @@ def format_p(p: float) -> str:
   return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
 
 
+def metric_label(metric: str, higher_is_better: bool,
+                 percent: bool = False) -> str:
+  """A metric's name with the direction that is better.
+
+  Args:
+    metric: ``'accuracy'`` or ``'bpc'`` (bits per character).
+    higher_is_better: the direction.
+    percent: the values are shown in percent.
+
+  Returns:
+    The label, e.g. ``'accuracy % (higher is better)'``.
+
+  Example:
+    >>> metric_label('bpc', False)
+    'bits/char (lower is better)'
+  """
+  name = {'bpc': 'bits/char'}.get(metric, metric) + (' %' if percent else '')
+  return f"{name} ({'higher' if higher_is_better else 'lower'} is better)"
+
+
 def format_table(rows: Sequence[dict[str, Any]],
                  baseline: str = 'conventional') -> str:
   """A Markdown table of :func:`summarise` rows (also printed as is).
 
   The Holm and Benjamini-Hochberg columns adjust the final-epoch t-tests of
-  this table (every regime against the baseline) as one family.
+  this table (every regime against the baseline) as one family. The metric
+  is named with the direction that is better (``test accuracy % (higher is
+  better)``).
+
+  Args:
+    rows: the rows of :func:`summarise`.
+    baseline: the regime the differences are taken from.
+
+  Returns:
+    The table, one line per regime.
   """
   if not rows:
     return ''
   lm = rows[0]['metric'] == 'bpc'
   scale, unit = (1.0, 'bpc') if lm else (100.0, 'acc %')
+  unit = metric_label(rows[0]['metric'], rows[0]['higher_is_better'],
+                      percent=not lm)
   digits = 3 if lm else 2
   head = (f'| regime | test {unit}, final epoch | diff vs {baseline} '
           f'| paired t p | t p, Holm | t p, BH | Wilcoxon p '

@@ -2,21 +2,10 @@
 # Licensed under the Apache License, Version 2.0.
 """Training and evaluation of one config under one regime and seed.
 
-The regimes (``config.regime``):
-
-* ``conventional``: every layer at the base learning rate schedule.
-* ``warmup``: a global linear warm-up from ~0 to eta0 over the same k steps
-  LeRaC uses (the control reviewers asked for).
-* ``lerac``: the LeRaC curriculum (``lerac_jax.lerac``); ``lerac/linear``
-  etc. overrides ``config.lerac.schedule``.
-* ``lerac_reverse``: the same curriculum with the depth order reversed (deep
-  layers fast), a control.
-* ``cbs``: Curriculum by Smoothing (:mod:`examples.cbs`).
-* ``cbs+lerac``: both.
-
-All regimes share one base schedule as a function of the step (constant,
-cosine decay from step k on, or step decay), so the only difference between
-them is the curriculum.
+The regimes (``config.regime``) are listed in :mod:`examples.regimes`. All
+regimes share one base schedule as a function of the step (constant, cosine
+decay from step k on, or step decay), so the only difference between them is
+the curriculum.
 """
 
 from __future__ import annotations
@@ -25,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,51 +31,14 @@ import lerac_jax
 from examples import cbs
 from examples import input_pipeline
 from examples import models
-
-REGIMES = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
-           'cbs+lerac')
-LERAC_SCHEDULES = ('exponential', 'linear', 'log', 'cosine', 'staircase')
+from examples.regimes import REGIMES  # pylint: disable=unused-import
+from examples.regimes import Regime
 
 
 class TrainState(train_state.TrainState):
   """Flax TrainState plus BatchNorm statistics and a dropout key."""
   batch_stats: Any = None
   rng: jax.Array | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Regime:
-  """A parsed regime name: which curricula are on."""
-  name: str
-  lerac: bool = False
-  reverse: bool = False
-  warmup: bool = False
-  cbs: bool = False
-  schedule: str | None = None  # overrides config.lerac.schedule
-
-  @classmethod
-  def parse(cls, name: str) -> 'Regime':
-    """Parses e.g. ``'lerac'``, ``'lerac/linear'``, ``'cbs+lerac'``.
-
-    Example:
-      >>> Regime.parse('cbs+lerac/log')
-      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log')
-    """
-    base, _, schedule = name.partition('/')
-    parts = set(base.split('+'))
-    known = {'conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs'}
-    if not parts <= known or ('conventional' in parts and len(parts) > 1):
-      raise ValueError(f'unknown regime {name!r}; use one of {REGIMES}, '
-                       "optionally '/<lerac schedule>' after a lerac regime")
-    if schedule and schedule not in LERAC_SCHEDULES:
-      raise ValueError(f'unknown LeRaC schedule {schedule!r} in {name!r}; '
-                       f'choose from {LERAC_SCHEDULES}')
-    lerac = bool(parts & {'lerac', 'lerac_reverse'})
-    if schedule and not lerac:
-      raise ValueError(f'{name!r}: a schedule suffix needs a lerac regime')
-    return cls(name, lerac=lerac, reverse='lerac_reverse' in parts,
-               warmup='warmup' in parts, cbs='cbs' in parts,
-               schedule=schedule or None)
 
 
 # ------------------------------------------------------------- schedules
@@ -204,6 +157,8 @@ class Setup:
   total_steps: int
   train_step: Callable[..., Any]
   eval_step: Callable[..., Any]
+  # model.init, jitted: compiled once per setup, then every seed reuses it.
+  init_fn: Callable[..., Any] | None = None
 
 
 def sample_input(dataset: input_pipeline.Dataset) -> jax.ShapeDtypeStruct:
@@ -221,8 +176,11 @@ def _cross_entropy(logits, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
-def make_train_step(model, tx, learning_rate_fn, scales_fn, use_cbs):
-  """A jitted step: (state, x, y, sigma) -> (state, metrics)."""
+def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
+  """A jitted step: (state, x, y, sigma) -> (state, metrics).
+
+  The optimizer is not an argument: it lives in the state.
+  """
 
   def train_step(state, x, y, sigma):
     dropout_rng = jax.random.fold_in(state.rng, state.step)
@@ -249,7 +207,6 @@ def make_train_step(model, tx, learning_rate_fn, scales_fn, use_cbs):
         grads=grads, batch_stats=updates.get('batch_stats', {}))
     return state, metrics
 
-  del tx  # lives in the state
   return jax.jit(train_step)
 
 
@@ -299,18 +256,47 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
       config=config, regime=regime, dataset=dataset, model=model,
       depths=depths, tx=tx, learning_rate_fn=lr_fn, scales_fn=scales_fn,
       steps_per_epoch=spe, total_steps=total_steps(config, spe),
-      train_step=make_train_step(model, tx, lr_fn, scales_fn, regime.cbs),
+      train_step=make_train_step(model, lr_fn, scales_fn, regime.cbs),
+      init_fn=jax.jit(model.init),
       eval_step=make_eval_step(model, regime.cbs))
 
 
+# Datasets with their own loader; every other name is read through TFDS.
+LOCAL_DATASETS = ('digits', 'fashion_mnist', 'pydoc_text')
+# Options that only the TFDS reader knows, with the value that means "unset".
+TFDS_ONLY_OPTIONS = {'tfds_reader': 'auto', 'max_test_examples': 0,
+                     'image_size': 0}
+
+
 def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
-  """Loads ``config.dataset`` (see :func:`examples.input_pipeline.load`)."""
+  """Loads ``config.dataset`` (see :func:`examples.input_pipeline.load`).
+
+  Every dataset option is either honoured or refused: a TFDS-only option
+  set for a local dataset raises instead of being ignored.
+
+  Args:
+    config: the experiment config.
+
+  Returns:
+    The dataset, with the validation split cut to
+    ``config.max_validation_examples`` when that is set.
+
+  Raises:
+    ValueError: a TFDS-only option is set for a local dataset.
+  """
   kwargs = {}
   if config.get('max_train_examples', 0):
     kwargs['max_train_examples'] = config.max_train_examples
-  if config.dataset == 'pydoc_text':
-    kwargs['seq_len'] = config.seq_len
-  elif config.dataset not in ('digits', 'fashion_mnist'):
+  if config.dataset in LOCAL_DATASETS:
+    refused = [f'{name}={config.get(name)!r}'
+               for name, unset in TFDS_ONLY_OPTIONS.items()
+               if config.get(name, unset) != unset]
+    if refused:
+      raise ValueError(f'{", ".join(refused)}: only TFDS datasets take '
+                       f'this; {config.dataset!r} does not')
+    if config.dataset == 'pydoc_text':
+      kwargs['seq_len'] = config.seq_len
+  else:
     kwargs['reader'] = config.get('tfds_reader', 'auto')
     if config.get('max_test_examples', 0):
       kwargs['max_test_examples'] = config.max_test_examples
@@ -326,28 +312,14 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
   return dataset
 
 
-# Initial variables per (model, input, seed): every regime of a seed starts
-# from the same weights, and the init is computed (and compiled) once.
-_INIT_CACHE: dict[tuple[Any, ...], Any] = {}
-
-
-def init_variables(model, sample: jax.ShapeDtypeStruct, rng: jax.Array):
-  key = (repr(model), sample.shape, str(sample.dtype),
-         tuple(np.asarray(jax.random.key_data(rng)).ravel().tolist()))
-  if key not in _INIT_CACHE:
-    x = jnp.zeros(sample.shape, sample.dtype)
-    if len(_INIT_CACHE) > 32:  # bound the memory of long sweeps
-      _INIT_CACHE.clear()
-    _INIT_CACHE[key] = model.init({'params': rng, 'dropout': rng}, x)
-  return _INIT_CACHE[key]
-
-
 def create_train_state(setup: Setup, seed: int) -> TrainState:
   """Initial state; the weights depend only on the model and the seed."""
   rng = jax.random.key(seed)
   init_rng, dropout_rng = jax.random.split(rng)
-  variables = init_variables(setup.model, sample_input(setup.dataset),
-                             init_rng)
+  init_fn = setup.init_fn or setup.model.init
+  sample = sample_input(setup.dataset)
+  variables = init_fn({'params': init_rng, 'dropout': init_rng},
+                      jnp.zeros(sample.shape, sample.dtype))
   return TrainState.create(
       apply_fn=setup.model.apply, params=variables['params'],
       batch_stats=variables.get('batch_stats', {}), tx=setup.tx,
@@ -443,11 +415,90 @@ class RunLogger:
 # ------------------------------------------------------------- training
 
 
+def show_progress_bar() -> bool:
+  """A progress bar only on a terminal: piped output gets plain lines."""
+  return sys.stderr.isatty()
+
+
+def train_epoch(setup: Setup, state: TrainState, sigma: float, step: int,
+                data_rng: np.random.Generator,
+                bar: tqdm.tqdm | None = None
+                ) -> tuple[TrainState, list[dict[str, Any]]]:
+  """One pass over the shuffled training split, stopping at the step budget.
+
+  Args:
+    setup: the regime's setup.
+    state: the state before the epoch.
+    sigma: the CBS sigma of this epoch.
+    step: the number of steps taken before this epoch.
+    data_rng: the run's batch-order generator (advanced here).
+    bar: a progress bar to advance once per step.
+
+  Returns:
+    The new state and, per step, the metrics of ``train_step`` on the host.
+  """
+  data = setup.dataset
+  metrics = []
+  for x, y in input_pipeline.batches(*data.train, setup.config.batch_size,
+                                     data_rng):
+    if step + len(metrics) >= setup.total_steps:
+      break
+    state, m = setup.train_step(state, x, y, jnp.float32(sigma))
+    metrics.append(m)
+    if bar is not None:
+      bar.update(1)
+  return state, jax.device_get(metrics)
+
+
+def step_records(metrics: list[dict[str, Any]], first_step: int, epoch: int,
+                 log_every: int = 1) -> list[dict[str, Any]]:
+  """JSON-ready per-step records, every ``log_every``-th step."""
+  return [{'step': s, 'epoch': epoch, 'loss': float(m['loss']),
+           'accuracy': float(m['accuracy']), 'lr': float(m['lr']),
+           'scales': [float(v) for v in m['scales']]}
+          for s, m in enumerate(metrics, first_step) if s % log_every == 0]
+
+
+def eval_record(setup: Setup, state: TrainState, step: int, epoch: int,
+                sigma: float, best_val: float | None, with_test: bool
+                ) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
+  """Evaluates validation (and test) after an epoch.
+
+  Args:
+    setup: the regime's setup.
+    state: the state to evaluate.
+    step: steps taken so far.
+    epoch: epochs finished so far (0: before training).
+    sigma: the CBS sigma used for evaluation.
+    best_val: the best validation metric of earlier epochs (None: none yet).
+    with_test: evaluate test even if validation did not improve.
+
+  Returns:
+    The record logged to ``eval.jsonl``, the test evaluation (None when
+    skipped) and whether validation improved on ``best_val``.
+  """
+  metric, higher = primary_metric(setup.dataset.task)
+  val = evaluate(setup, state, setup.dataset.validation, sigma)
+  improved = epoch > 0 and (best_val is None or (
+      val[metric] > best_val if higher else val[metric] < best_val))
+  # The test split is needed only at the end and when validation improves
+  # (for the best-validation-epoch result); every epoch if asked.
+  test = (evaluate(setup, state, setup.dataset.test, sigma)
+          if with_test or improved else None)
+  record = {'step': step, 'epoch': epoch,
+            **{f'val_{k}': v for k, v in val.items() if k != 'correct'}}
+  if test is not None:
+    record.update({f'test_{k}': v for k, v in test.items() if k != 'correct'})
+  if setup.regime.cbs:
+    record['cbs_sigma'] = sigma
+  return record, test, improved
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str | None = None,
                        setup: Setup | None = None,
                        seed: int | None = None,
-                       progress: bool = True) -> dict[str, Any]:
+                       progress: bool | None = None) -> dict[str, Any]:
   """Trains one regime with one seed and evaluates it after every epoch.
 
   Args:
@@ -456,7 +507,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       events; None writes nothing.
     setup: a prebuilt :class:`Setup` (shares compiled steps across seeds).
     seed: overrides ``config.seed``.
-    progress: show a tqdm progress bar.
+    progress: show a tqdm progress bar; None shows one when stderr is a
+      terminal.
 
   Returns:
     A dict with the regime, seed, per-epoch ``history`` (validation and test
@@ -467,73 +519,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if setup is None:
     setup = create_setup(config, config.regime)
   seed = config.seed if seed is None else seed
-  data = setup.dataset
-  metric, higher = primary_metric(data.task)
+  if progress is None:
+    progress = show_progress_bar()
+  metric, higher = primary_metric(setup.dataset.task)
+  test_every_epoch = config.get('eval_test_every_epoch', True)
   logger = RunLogger(workdir, config.get('tensorboard', True))
   state = create_train_state(setup, seed)
   data_rng = np.random.default_rng(seed)
-  c = config.cbs
   t0 = time.time()
-  step, history, lr_log = 0, [], {'step': [], 'lr': [], 'scales': []}
-  best = None
 
-  def run_eval(epoch, sigma, final):
-    nonlocal best
-    val = evaluate(setup, state, data.validation, sigma)
-    better = epoch > 0 and (best is None or (
-        val[metric] > best['val'] if higher else val[metric] < best['val']))
-    # The test split is needed only at the end and when validation improves
-    # (for the best-validation-epoch result); every epoch if asked.
-    test = None
-    if final or better or config.get('eval_test_every_epoch', True):
-      test = evaluate(setup, state, data.test, sigma)
-    record = {'step': step, 'epoch': epoch,
-              **{f'val_{k}': v for k, v in val.items() if k != 'correct'}}
-    if test is not None:
-      record.update(
-          {f'test_{k}': v for k, v in test.items() if k != 'correct'})
-    if setup.regime.cbs:
-      record['cbs_sigma'] = sigma
-    history.append(record)
-    logger.eval(record)
-    if better:
-      best = {'epoch': epoch, 'step': step, 'val': val[metric],
-              'test': test[metric], 'test_correct': test['correct']}
-    return test
+  def sigma_at(epoch):
+    return cbs.sigma_at_epoch(epoch, config.cbs.sigma, config.cbs.decay,
+                              config.cbs.every_epochs)
 
-  run_eval(0, cbs.sigma_at_epoch(0, c.sigma, c.decay, c.every_epochs),
-           setup.total_steps == 0)
-  bar = tqdm.tqdm(total=setup.total_steps, disable=not progress, leave=False,
-                  desc=f'{setup.regime.name} seed {seed}')
-  epoch = 0
-  test = None
-  while step < setup.total_steps:
-    sigma = cbs.sigma_at_epoch(epoch, c.sigma, c.decay, c.every_epochs)
-    records = []
-    for x, y in input_pipeline.batches(*data.train, config.batch_size,
-                                       data_rng):
-      if step >= setup.total_steps:
-        break
-      state, m = setup.train_step(state, x, y, jnp.float32(sigma))
-      records.append(m)
-      step += 1
-      bar.update(1)
-    epoch += 1
-    records = jax.device_get(records)
-    out = []
-    for i, m in enumerate(records):
-      s = step - len(records) + i
-      if s % config.get('log_every', 1) == 0:
-        out.append({'step': s, 'epoch': epoch - 1, 'loss': float(m['loss']),
-                    'accuracy': float(m['accuracy']), 'lr': float(m['lr']),
-                    'scales': [float(v) for v in m['scales']]})
-        lr_log['step'].append(s)
-        lr_log['lr'].append(out[-1]['lr'])
-        lr_log['scales'].append(out[-1]['scales'])
-    logger.steps(out)
-    test = run_eval(epoch, sigma, step >= setup.total_steps)
-    bar.set_postfix({f'val_{metric}': f"{history[-1][f'val_{metric}']:.4f}"})
-  bar.close()
+  record, test, _ = eval_record(setup, state, 0, 0, sigma_at(0), None,
+                                test_every_epoch or setup.total_steps == 0)
+  history, best = [record], None
+  logger.eval(record)
+  lr_log = {'step': [], 'lr': [], 'scales': []}
+  step = epoch = 0
+  with tqdm.tqdm(total=setup.total_steps, disable=not progress,
+                 desc=f'{setup.regime.name} seed {seed}') as bar:
+    while step < setup.total_steps:
+      sigma = sigma_at(epoch)
+      state, metrics = train_epoch(setup, state, sigma, step, data_rng, bar)
+      records = step_records(metrics, step, epoch, config.get('log_every', 1))
+      logger.steps(records)
+      for r in records:
+        for key in lr_log:
+          lr_log[key].append(r[key])
+      step, epoch = step + len(metrics), epoch + 1
+      record, test, improved = eval_record(
+          setup, state, step, epoch, sigma,
+          best['val'] if best else None,
+          test_every_epoch or step >= setup.total_steps)
+      history.append(record)
+      logger.eval(record)
+      if improved:
+        best = {'epoch': epoch, 'step': step, 'val': record[f'val_{metric}'],
+                'test': test[metric], 'test_correct': test['correct']}
+      bar.set_postfix({f'val_{metric}': f'{record[f"val_{metric}"]:.4f}'})
   logger.close()
   if best is None:  # no epoch finished (num_train_steps=0)
     best = {'epoch': 0, 'step': 0, 'val': history[-1][f'val_{metric}'],

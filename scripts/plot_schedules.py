@@ -1,4 +1,10 @@
+# Copyright 2026 The lerac_jax Authors.
+# Licensed under the Apache License, Version 2.0.
 """Draws the README figure: LeRaC's per-depth multipliers for each schedule.
+
+One panel per schedule on a linear axis, where the shapes differ, and a last
+panel with the deepest depth under every schedule on a log axis, where the
+orders of magnitude show.
 
 Usage: python scripts/plot_schedules.py [--out docs/schedules.png]
 """
@@ -25,24 +31,37 @@ def main():
   k = args.curriculum_steps
   steps = np.arange(0, int(1.2 * k) + 1)
   names = lerac_jax.schedules.SCHEDULES
-  fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4),
-                           sharey=True)
+  fig, axes = plt.subplots(2, 3, figsize=(10, 6), sharex=True)
+  panels = axes.ravel()
   colors = plt.cm.viridis(np.linspace(0, 0.9, args.num_depths))
-  for ax, name in zip(axes, names):
+  deepest = {}
+  for ax, name in zip(panels, names):
     curve = lerac_jax.schedules.make_curve(
         args.num_depths, curriculum_steps=k, schedule=name,
         min_scale=args.min_scale)
     values = np.stack([np.asarray(curve(t)) for t in steps])
+    deepest[name] = values[:, -1]
     for j in range(args.num_depths):
       ax.plot(steps, values[:, j], color=colors[j], label=f"depth {j}")
-    ax.set_yscale("log")
     ax.axvline(k, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(-0.03, 1.05)
     ax.set_title(name + (" (Eq. 8, default)" if name == "exponential" else ""))
-    ax.set_xlabel("optimizer step t (k = %d)" % k)
-  axes[0].set_ylabel(r"multiplier $m_j(t) = \eta_j(t) / \eta_0$")
-  axes[-1].legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+  panels[0].legend(fontsize=8, loc="upper left")
+  last = panels[len(names)]
+  for name, values in deepest.items():
+    last.plot(steps, values, label=name)
+  last.set_yscale("log")
+  last.axvline(k, color="grey", lw=0.8, ls="--")
+  last.set_title(f"depth {args.num_depths - 1} (deepest), log axis")
+  last.grid(alpha=0.3)
+  last.legend(fontsize=8, loc="lower right")
+  for ax in axes[1]:
+    ax.set_xlabel(f"optimizer step t (k = {k})")
+  for ax in axes[:, 0]:
+    ax.set_ylabel(r"multiplier $m_j(t) = \eta_j(t) / \eta_0$")
   fig.tight_layout()
-  fig.savefig(args.out, dpi=110)
+  fig.savefig(args.out, dpi=100)
   print(f"wrote {args.out}")
 
 

@@ -1,4 +1,4 @@
-"""Smoke test for benchmarks/accuracy.py (issue 5, section 2).
+"""Smoke test for benchmarks/accuracy.py (the accuracy study).
 
 Runs the study on its ``--quick`` setting (digits, small CNN, SGD,
 conventional vs lerac, one sweep value each, 2 seeds, 1 epoch), killed after

@@ -1,4 +1,4 @@
-"""Smoke tests for benchmarks/overhead.py (issue 5, section 1).
+"""Smoke tests for benchmarks/overhead.py (the overhead benchmark).
 
 The main test runs the program end to end on its ``--quick`` setting (tiny MLP
 and scanned Transformer, 3 step pairs, 1 compile pair) in well under a minute

@@ -2,19 +2,34 @@
 # Licensed under the Apache License, Version 2.0.
 """Tests of examples/train.py, the configs and the compare program."""
 
+import importlib
 import json
 import math
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from examples import compare
+from examples import regimes
 from examples import train
 from examples.configs import default
 
-CONFIG_DIR = os.path.join(os.path.dirname(compare.__file__), 'configs')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(compare.__file__)))
+CONFIG_DIR = os.path.join(ROOT, 'examples', 'configs')
+
+
+def load_config(name):
+  return importlib.import_module(f'examples.configs.{name}').get_config()
+
+
+def run_module(*args, timeout=300):
+  return subprocess.run([sys.executable, '-m', *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout,
+                        check=False)
 
 
 def test_regime_parsing():
@@ -26,6 +41,44 @@ def test_regime_parsing():
               'conventional+lerac'):
     with pytest.raises(ValueError):
       train.Regime.parse(bad)
+  # What --config.regimes=conventional,lerac/log puts in the config.
+  assert [r.name for r in regimes.parse_regimes(
+      ('conventional,lerac/log',))] == ['conventional', 'lerac/log']
+  assert regimes.parse_regimes(default.get_config().regimes) == [
+      train.Regime.parse(r) for r in regimes.REGIMES]
+
+
+@pytest.mark.parametrize('module', ['examples.main', 'examples.compare'])
+def test_help_exits_0_and_lists_the_config_fields(module):
+  proc = run_module(module, '--help', timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for field in ('--config.lerac.min_scale=1e-06', '--config.regimes=',
+                '--config.max_train_examples=0', '--config='):
+    assert field in proc.stdout, field
+  proc = run_module(module, '--config=examples/configs/char_lm.py', '--help',
+                    timeout=120)
+  assert "--config.dataset='pydoc_text'" in proc.stdout
+
+
+def test_max_train_examples_is_honoured_for_digits():
+  c = default.get_config()
+  full = train.load_dataset(c)
+  c.max_train_examples = 100
+  small = train.load_dataset(c)
+  assert len(small.train[0]) == 100 < len(full.train[0])
+  # The validation and test splits do not move.
+  np.testing.assert_array_equal(small.test[0], full.test[0])
+  np.testing.assert_array_equal(small.validation[0], full.validation[0])
+
+
+@pytest.mark.parametrize('option,value', [('image_size', 32),
+                                          ('max_test_examples', 10),
+                                          ('tfds_reader', 'load')])
+def test_tfds_only_options_are_refused_for_local_data(option, value):
+  c = default.get_config()
+  c[option] = value
+  with pytest.raises(ValueError, match=f'{option}.*only TFDS'):
+    train.load_dataset(c)
 
 
 def test_learning_rate_schedules():
@@ -63,10 +116,10 @@ def test_optimizers_build(name):
 
 def test_compare_two_epoch_smoke(tmp_path):
   out = str(tmp_path / 'cmp')
-  results = compare.main([
-      '--epochs', '2', '--seeds', '2', '--k_epochs', '1',
-      '--regimes', 'conventional,lerac_reverse,cbs+lerac', '--out', out,
-      '--no_progress'])
+  c = default.get_config()
+  c.num_epochs, c.seeds, c.k_epochs = 2, (0, 1), 1.0
+  c.regimes = ('conventional,lerac_reverse', 'cbs+lerac')
+  results = compare.run(c, out, progress=False)
   for f in ('results.json', 'results.md', 'lr_curves.png',
             'learning_curves.png', 'config.json', 'depths.txt'):
     assert os.path.getsize(os.path.join(out, f)) > 0, f
@@ -83,7 +136,9 @@ def test_compare_two_epoch_smoke(tmp_path):
       assert set(row['mcnemar']['per_seed']) == {'0', '1'}
       assert 0 <= row['mcnemar']['median_pvalue'] <= 1
   with open(os.path.join(out, 'results.md')) as f:
-    assert '| cbs+lerac |' in f.read()
+    text = f.read()
+  assert '| cbs+lerac |' in text
+  assert 'test accuracy % (higher is better), final epoch' in text
   run_dir = os.path.join(out, 'runs')
   assert any(n.startswith('events.out.tfevents')
              for n in os.listdir(os.path.join(run_dir, 'conventional',
@@ -114,7 +169,7 @@ def test_compare_two_epoch_smoke(tmp_path):
 
 
 def test_char_lm_reports_bits_per_character():
-  c = compare.load_config('char_lm')
+  c = load_config('char_lm')
   c.model_kwargs.dim, c.model_kwargs.depth = 16, 1
   c.max_train_examples, c.num_epochs = 64, 1
   c.regime, c.tensorboard = 'cbs+lerac', False
@@ -129,15 +184,15 @@ def test_char_lm_reports_bits_per_character():
     f[:-3] for f in os.listdir(CONFIG_DIR)
     if f.endswith('.py') and not f.startswith('_')))
 def test_every_config_loads(name):
-  c = compare.load_config(name)
+  c = load_config(name)
   assert c.model and c.dataset and c.regimes
   for r in c.regimes:
     train.Regime.parse(r)
 
 
 def test_paper_configs_follow_table_1():
-  c10 = compare.load_config('cifar10_resnet18')
-  c100 = compare.load_config('cifar100_resnet18')
+  c10 = load_config('cifar10_resnet18')
+  c100 = load_config('cifar100_resnet18')
   for c in (c10, c100):
     assert (c.model, c.optimizer, c.batch_size, c.num_epochs) == (
         'resnet18', 'sgd', 64, 200)
@@ -151,7 +206,7 @@ def test_paper_configs_follow_table_1():
 
 
 def _mock_paper_setup(name, tfds):
-  c = compare.load_config(name)
+  c = load_config(name)
   c.tfds_reader = 'data_source'  # mock data is not "prepared" on disk
   with tfds.testing.mock_data(num_examples=24):
     dataset = train.load_dataset(c)
@@ -184,19 +239,38 @@ def test_paper_config_one_step_on_mock_data(name):
 
 @pytest.mark.slow
 def test_main_trains_one_config(tmp_path):
-  import subprocess
-  import sys
   workdir = str(tmp_path / 'one')
-  root = os.path.dirname(os.path.dirname(compare.__file__))
-  proc = subprocess.run(
-      [sys.executable, '-m', 'examples.main', f'--workdir={workdir}',
-       '--config.num_epochs=1', '--config.num_train_steps=3',
-       '--config.regime=warmup',
-       '--config.tensorboard=False'],
-      cwd=root, capture_output=True, text=True, timeout=300, check=False)
+  proc = run_module(
+      'examples.main', f'--workdir={workdir}',
+      '--config.num_epochs=1', '--config.num_train_steps=3',
+      '--config.regime=warmup', '--config.tensorboard=False')
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert 'warmup seed 0: test accuracy' in proc.stdout
+  assert "backend 'tpu'" not in proc.stderr
   with open(os.path.join(workdir, 'result.json')) as f:
     result = json.load(f)
   assert result['regime'] == 'warmup' and result['steps'] == 3
   assert os.path.getsize(os.path.join(workdir, 'steps.jsonl')) > 0
+
+
+@pytest.mark.slow
+def test_compare_command_line_overrides_and_plain_progress(tmp_path):
+  out = str(tmp_path / 'cli')
+  proc = run_module(
+      'examples.compare', f'--out={out}', '--config.num_epochs=1',
+      '--config.num_train_steps=2', '--config.seeds=0,3',
+      '--config.regimes=conventional,lerac/linear',
+      '--config.lerac.min_scale=1e-3', '--config.max_train_examples=200',
+      '--config.tensorboard=False')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(os.path.join(out, 'results.json')) as f:
+    saved = json.load(f)
+  assert saved['config']['seeds'] == [0, 3]
+  assert saved['config']['lerac']['min_scale'] == 1e-3
+  assert [r['regime'] for r in saved['table']] == ['conventional',
+                                                   'lerac/linear']
+  assert saved['dataset'].startswith('digits: train/val/test = 200/')
+  # Piped: one plain line per run, no progress bars.
+  assert '[4/4] lerac/linear seed 3: test accuracy' in proc.stderr
+  assert '\r' not in proc.stderr and 'it/s' not in proc.stderr
+  assert "backend 'tpu'" not in proc.stderr

@@ -2,8 +2,8 @@
 # Licensed under the Apache License, Version 2.0.
 """Paper-sized: ResNet-18 on CIFAR-100, 200 epochs (needs TFDS data + a GPU).
 
-As cifar10_resnet18.py, with the CIFAR-100 settings of the official code
-(method.md §2.2): k = 6 epochs, step decay at epochs 36/66/96.
+As cifar10_resnet18.py, with the CIFAR-100 settings of the official LeRaC
+code: k = 6 epochs, step decay at epochs 36/66/96.
 """
 
 from examples.configs import cifar10_resnet18

@@ -2,11 +2,11 @@
 # Licensed under the Apache License, Version 2.0.
 """Paper-sized: ResNet-18 on CIFAR-10, 200 epochs (needs TFDS data + a GPU).
 
-Table 1 of the paper (method.md §3): SGD, batch 64, eta0 = 0.1, LeRaC k = 5
+Table 1 of the paper: SGD, batch 64, eta0 = 0.1, LeRaC k = 5
 (epochs; one update event per epoch in the official code), rates from 1e-1
 down to 1e-8 at the deepest depth, c = 10; CBS sigma 1, decay 0.9 every 5
 epochs (CBS defaults). Weight decay 5e-4 and the step decay at epochs
-35/65/95 follow the CBS/LeRaC code (method.md §2). No augmentation,
+35/65/95 follow the official CBS/LeRaC code. No augmentation,
 Normalize(0.5, 0.5). 10% of train is held out for validation (the paper's
 protocol; the official code selected on test).
 

@@ -7,6 +7,8 @@ Every other config starts from this one and overrides what differs.
 
 import ml_collections
 
+from examples import regimes
+
 
 def get_config():
   """The default hyperparameter configuration."""
@@ -25,7 +27,7 @@ def get_config():
   config.seq_len = 64  # pydoc_text only
 
   # Model (see examples/models.py).
-  config.model = 'small_cnn'
+  config.model = 'small_cnn'  # any key of examples.models.MODELS
   config.model_kwargs = ml_collections.ConfigDict()
 
   # Optimisation.
@@ -47,7 +49,7 @@ def get_config():
   config.regime = 'lerac'
   config.k_epochs = 2.0  # k, in epochs (converted to optimizer steps)
   config.lerac = ml_collections.ConfigDict()
-  config.lerac.schedule = 'exponential'  # exponential|linear|log|cosine|staircase
+  config.lerac.schedule = 'exponential'  # any of lerac_jax.schedules.SCHEDULES
   config.lerac.min_scale = 1e-6  # eta_n(0) / eta0
   config.lerac.group = 'layer'  # layer | block
   config.lerac.block_level = 1
@@ -63,8 +65,7 @@ def get_config():
   config.cbs.every_epochs = 2
 
   # compare.py: regimes x seeds.
-  config.regimes = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
-                    'cbs+lerac')
+  config.regimes = regimes.REGIMES
   config.seeds = (0, 1, 2)
 
   config.seed = 0

@@ -19,6 +19,4 @@ def get_config():
   config.num_epochs = 15
   config.k_epochs = 3.0
   config.lerac.group = 'block'
-  config.regimes = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
-                    'cbs+lerac')
   return config
