@@ -10,6 +10,7 @@ from lerac_jax.depth import depths_from_rules
 from lerac_jax.depth import Depths
 from lerac_jax.depth import describe
 from lerac_jax.depth import Stacked
+from lerac_jax.settings import Curriculum
 from lerac_jax.transform import current_scales
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = (
     "base_schedules",
+    "Curriculum",
     "Depths",
     "LeracState",
     "Stacked",

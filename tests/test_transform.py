@@ -347,9 +347,9 @@ def test_stacked_slice_count_mismatch():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(curriculum_steps=0), r"curriculum_steps must be a positive"),
-        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \(0, 1\]"),
-        (dict(curriculum_steps=10, min_scale=1.5), r"min_scale must be in \(0, 1\]"),
+        (dict(curriculum_steps=0), r"curriculum_steps must be a finite, positive"),
+        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \[1.175e-38, 1\]"),
+        (dict(curriculum_steps=10, min_scale=1.5), r"min_scale must be in \[1.175e-38, 1\]"),
         (dict(curriculum_steps=10, schedule="exp"), r"valid schedules are"),
         (dict(curriculum_steps=10, initial_ratios=[1.0, 1e-4, 1e-2]),
          r"must be non-increasing with depth"),
