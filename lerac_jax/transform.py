@@ -29,7 +29,12 @@ class LeracState(NamedTuple):
     scales: the per-depth multipliers the next update uses, float32, shape
       ``(num_depths,)``: what :func:`current_scales` logs. None only in a state
       built by hand from a count; ``update`` never reads it (the multipliers
-      are computed from ``count``), it only writes it.
+      are computed from ``count``), it only writes it. To move a state to
+      another count by hand (e.g. to keep the curriculum position with a new
+      model), set both: ``state._replace(count=c, scales=
+      lerac_jax.Curriculum(...).multipliers(c, num_depths=n))``; with only the
+      count replaced, :func:`current_scales` shows the old count's
+      multipliers until the next update overwrites them.
   """
 
   count: jax.Array  # shape=(), dtype=jnp.int32
@@ -508,9 +513,8 @@ def current_scales(opt_state: Any, depths: Any = None,
     if state.scales is None:
       raise ValueError(
           "This LeracState holds no multipliers: it was built by hand from a "
-          "count. Build it with tx.init (then set the count with "
-          "state._replace(count=...)), or use lerac_jax.Curriculum(...)"
-          ".multipliers(count, num_depths=...).")
+          "count. Build it with tx.init, or compute the multipliers with "
+          "lerac_jax.Curriculum(...).multipliers(count, num_depths=...).")
     return state.scales
   warnings.warn(
       "current_scales reads the multipliers from the optimizer state; the "
