@@ -112,6 +112,7 @@ def _pick_jvp(used, primals, tangents):
 
 def _slice_multipliers(path, update, value, multipliers, layer_axis_name):
   """The per-slice multipliers of a stacked leaf, shaped to broadcast."""
+  path = depth_lib.path_to_str(path)
   local = update.shape[value.axis]
   m = multipliers[np.asarray(value.depths)]
   if local != len(value.depths):  # this device's block of the layers
@@ -148,6 +149,8 @@ def _scale_leaf(path, update, value, multipliers, scalars, layer_axis_name):
     m = scalars[value]
   # float16 / bfloat16 multiply in float32: 1e-8 * 3000 is 3e-5, not 0.
   compute = jnp.promote_types(update.dtype, jnp.float32)
+  if compute == update.dtype:  # float32 and wider: one multiply, as always
+    return update * m.astype(compute)
   return (update.astype(compute) * m.astype(compute)).astype(update.dtype)
 
 
@@ -311,8 +314,8 @@ def scale_by_lerac(
         updates, is_leaf=depth_lib.is_masked_node)
     scaled = [
         leaf if depth_lib.is_masked_node(leaf)
-        else _scale_leaf(depth_lib.path_to_str(path), leaf, value,
-                         multipliers, scalars, layer_axis_name)
+        else _scale_leaf(path, leaf, value, multipliers, scalars,
+                         layer_axis_name)
         for (path, leaf), value in zip(flat, values)
     ]
     updates = jax.tree_util.tree_unflatten(treedef, scaled)
