@@ -598,6 +598,123 @@ def state_sweep(layer_counts=STATE_SWEEP_LAYERS) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
+# Depth-count sweep: how B's cost grows with the number of depths.
+# ---------------------------------------------------------------------------
+
+DEPTH_SWEEP = (10, 100, 1000, 3000)
+DEPTH_SWEEP_LEAF = (8, 8)
+
+
+def depth_sweep_update(num_depths: int, lerac: bool):
+  """Adam (B: with LeRaC) on ``num_depths`` same-shaped leaves, one per depth.
+
+  The worst case for the per-depth scalars: every leaf its own depth, all
+  leaves the same shape, so A compiles one update kernel for all of them.
+
+  Returns:
+    ``(jitted update, params, opt_state)``; the update maps
+    ``(params, opt_state) -> (params, opt_state)`` with the params as
+    gradients.
+  """
+  params = {f"l{i:04d}": jnp.full(DEPTH_SWEEP_LEAF, 1.0 + i / num_depths)
+            for i in range(num_depths)}
+  tx = optax.adam(1e-3)
+  if lerac:
+    tx = lerac_jax.lerac(tx, {k: i for i, k in enumerate(params)},
+                         curriculum_steps=CURRICULUM_STEPS,
+                         min_scale=MIN_SCALE)
+
+  def update(params, state):
+    updates, state = tx.update(params, state, params)
+    return optax.apply_updates(params, updates), state
+
+  return jax.jit(update), params, tx.init(params)
+
+
+def depth_sweep(depth_counts=DEPTH_SWEEP, compile_pairs: int = 3,
+                step_pairs: int = 11) -> list[dict]:
+  """Compile and step time of B against A for several depth counts.
+
+  For each count: ``compile_pairs`` interleaved compiles of A and B (fresh
+  jit, caches cleared, order alternating), then ``step_pairs`` interleaved
+  timed steps of the compiled updates; ratios are medians of per-pair ratios.
+  """
+  out = []
+  for num_depths in depth_counts:
+    compile_s = {"A": [], "B": []}
+    compiled = {}
+    for pair in range(compile_pairs):
+      for v in (("A", "B") if pair % 2 == 0 else ("B", "A")):
+        jax.clear_caches()
+        fn, params, state = depth_sweep_update(num_depths, v == "B")
+        t0 = time.perf_counter()
+        compiled[v] = (fn.lower(params, state).compile(), params, state)
+        compile_s[v].append(time.perf_counter() - t0)
+    carry = {v: (copy_tree(p), copy_tree(s)) for v, (_, p, s) in
+             compiled.items()}
+    for v in carry:  # one untimed step each
+      carry[v] = jax.block_until_ready(compiled[v][0](*carry[v]))
+    step_s = {"A": [], "B": []}
+    for pair in range(step_pairs):
+      for v in (("A", "B") if pair % 2 == 0 else ("B", "A")):
+        t0 = time.perf_counter()
+        carry[v] = jax.block_until_ready(compiled[v][0](*carry[v]))
+        step_s[v].append(time.perf_counter() - t0)
+    row = dict(
+        num_depths=num_depths, leaf_shape=list(DEPTH_SWEEP_LEAF),
+        compile_seconds=compile_s, step_seconds=step_s,
+        compile_ratio=summarize(np.divide(compile_s["B"], compile_s["A"])),
+        step_ratio=summarize(np.divide(step_s["B"], step_s["A"])),
+        hlo={v: count_hlo(compiled[v][0].as_text()) for v in compiled})
+    log(f"depth sweep {num_depths:>5} depths: A compile "
+        f"{np.median(compile_s['A']):.2f} s, B/A compile "
+        f"{row['compile_ratio']['median']:.3f}, B/A step "
+        f"{row['step_ratio']['median']:.3f}")
+    out.append(row)
+  return out
+
+
+def render_depth_sweep(rows: list[dict]) -> str:
+  lines = [
+      "| depths | A compile (s) | B/A compile | A step (ms) | B/A step |",
+      "|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(
+        f"| {r['num_depths']} | {np.median(r['compile_seconds']['A']):.2f} | "
+        f"{_ratio(r['compile_ratio'])} | "
+        f"{1e3 * np.median(r['step_seconds']['A']):.2f} | "
+        f"{_ratio(r['step_ratio'])} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot_depth_sweep(rows: list[dict], path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  d = [r["num_depths"] for r in rows]
+  fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+  for v, style in (("A", "o-"), ("B", "s-")):
+    left.plot(d, [np.median(r["compile_seconds"][v]) for r in rows], style,
+              label={"A": "A: adam", "B": "B: lerac(adam)"}[v])
+  left.set(xscale="log", yscale="log", xlabel="depths (one leaf each)",
+           ylabel="compile time (s)", title="Compile time")
+  left.legend()
+  for key, label in (("compile_ratio", "compile"), ("step_ratio", "step")):
+    med = [r[key]["median"] for r in rows]
+    err = [[m - r[key]["q25"] for m, r in zip(med, rows)],
+           [r[key]["q75"] - m for m, r in zip(med, rows)]]
+    right.errorbar(d, med, yerr=err, fmt="o-", capsize=3, label=label)
+  right.axhline(1.5, color="gray", ls=":", label="1.5x target (compile)")
+  right.set(xscale="log", xlabel="depths (one leaf each)", ylabel="B / A",
+            title="B / A (median, IQR)")
+  right.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
 # D: PyTorch param groups.
 # ---------------------------------------------------------------------------
 
@@ -849,6 +966,12 @@ def parse_args(argv=None):
   p.add_argument("--no-torch", action="store_true", help="skip variant D")
   p.add_argument("--torch-threads", type=int, default=1,
                  help="torch.set_num_threads for D (0: torch's default)")
+  p.add_argument("--depth-sweep", action="store_true",
+                 help="only the depth-count sweep (B vs A, compile and step "
+                 "time for 10 to 3000 single-leaf depths); writes "
+                 "results/depth_sweep_<backend>.json and .png")
+  p.add_argument("--depths", default=None,
+                 help="comma-separated depth counts for --depth-sweep")
   p.add_argument("--render", metavar="JSON", default=None,
                  help="print the README tables for a results file and exit")
   return p.parse_args(argv)
@@ -860,6 +983,8 @@ def main(argv=None) -> dict | None:
     with open(args.render) as f:
       print(render(json.load(f)), end="")
     return None
+  if args.depth_sweep:
+    return main_depth_sweep(args)
   settings = QUICK if args.quick else FULL
   names = [n for n in args.models.split(",") if n]
   for n in names:
@@ -923,6 +1048,40 @@ def main(argv=None) -> dict | None:
     f.write("\n")
   log(f"wrote {out} ({meta['wall_seconds']} s)")
   print(render(results), end="")
+  return results
+
+
+def main_depth_sweep(args) -> dict:
+  backend = jax.default_backend()
+  counts = (tuple(int(x) for x in args.depths.split(",")) if args.depths
+            else DEPTH_SWEEP)
+  compile_pairs = args.compile_pairs or 3
+  step_pairs = args.step_pairs or 11
+  out = args.out or os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "results",
+      f"depth_sweep_{backend}.json")
+  argv = sys.argv[1:]
+  meta = dict(
+      command="python benchmarks/overhead.py " + " ".join(argv),
+      started_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+      backend=backend, cpu_count=os.cpu_count(), loadavg_start=loadavg(),
+      jax=jax.__version__, optax=optax.__version__, git_commit=git_commit(),
+      compile_pairs=compile_pairs, step_pairs=step_pairs,
+      pick_chunk=getattr(__import__("lerac_jax.transform").transform,
+                         "PICK_CHUNK", None))
+  t_start = time.perf_counter()
+  rows = depth_sweep(counts, compile_pairs, step_pairs)
+  meta["loadavg_end"] = loadavg()
+  meta["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+  results = dict(meta=meta, depth_sweep=rows)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  with open(out, "w") as f:
+    json.dump(results, f, indent=1)
+    f.write("\n")
+  plot_depth_sweep(rows, os.path.splitext(out)[0] + ".png")
+  log(f"wrote {out} ({meta['wall_seconds']} s)")
+  print(render_depth_sweep(rows), end="")
   return results
 
 

@@ -124,18 +124,24 @@ def create_optimizer(config: ml_collections.ConfigDict,
 
 def lerac_kwargs(config: ml_collections.ConfigDict, regime: Regime,
                  steps_per_epoch: int) -> dict[str, Any]:
-  """Keyword arguments for ``lerac_jax.lerac`` / ``current_scales``."""
+  """Keyword arguments for ``lerac_jax.lerac`` / ``lerac_jax.Curriculum``.
+
+  Only the settings the chosen schedule and ratio rule use: the library
+  refuses one given for another (it would be ignored).
+  """
   c = config.lerac
-  kwargs = dict(
-      curriculum_steps=curriculum_steps(config, steps_per_epoch),
-      schedule=regime.schedule or c.schedule,
-      min_scale=c.min_scale,
-      initial_ratios=c.initial_ratios,
-      decay_factor=c.decay_factor,
-      staircase_factor=c.staircase_factor,
-  )
-  if c.get('steps_per_event', 0):
-    kwargs['steps_per_event'] = c.steps_per_event
+  schedule = regime.schedule or c.schedule
+  ratios = c.initial_ratios
+  kwargs = dict(curriculum_steps=curriculum_steps(config, steps_per_epoch),
+                schedule=schedule, initial_ratios=ratios)
+  if isinstance(ratios, str):
+    kwargs['min_scale'] = c.min_scale
+  if ratios == 'decay':
+    kwargs['decay_factor'] = c.decay_factor
+  if schedule == 'staircase':
+    kwargs['staircase_factor'] = c.staircase_factor
+    if c.get('steps_per_event', 0):
+      kwargs['steps_per_event'] = c.steps_per_event
   return kwargs
 
 
@@ -247,8 +253,7 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     # Logged in forward depth order (column j = j-th layer from the input),
     # also for the reversed control, whose depth 0 is the head.
     order = slice(None, None, -1) if regime.reverse else slice(None)
-    scales_fn = lambda opt_state: lerac_jax.current_scales(
-        opt_state, depths, **kwargs)[order]
+    scales_fn = lambda opt_state: lerac_jax.current_scales(opt_state)[order]
   else:
     n = depths.num_depths
     scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)

@@ -14,6 +14,7 @@ from lerac_jax.depths import describe
 from lerac_jax.depths import Stacked
 from lerac_jax.calibrate import measure_snr
 from lerac_jax.calibrate import snr_ratios
+from lerac_jax.settings import Curriculum
 from lerac_jax.transform import current_scales
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = (
     "base_schedules",
     "calibrate",
+    "Curriculum",
     "Depths",
     "LeracState",
     "Stacked",

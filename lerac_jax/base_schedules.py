@@ -38,7 +38,7 @@ import numpy as np
 import optax
 
 from lerac_jax import depths as depth_lib
-from lerac_jax import schedules
+from lerac_jax import settings as settings_lib
 
 __all__ = (
     "depth_learning_rates",
@@ -155,42 +155,74 @@ def warmup_cosine_after_curriculum(
 
 def depth_learning_rates(
     base_learning_rate: optax.ScalarOrSchedule,
-    depths: Any,
-    **lerac_kwargs: Any,
+    depths: Any = None,
+    *,
+    num_depths: int | None = None,
+    curriculum: settings_lib.Curriculum | None = None,
+    **lerac_settings: Any,
 ) -> Callable[[Any], jax.Array]:
   r"""The learning rate each depth sees: ``eta(t) * m_j(t)``.
 
+  .. math::
+    \eta_j(t) = \eta(t)\, m_j(t), \qquad j = 0, \dots, n - 1.
+
   Works for both recipes: pass the base optimizer's learning rate (a number,
   a schedule from step 0, or one from :func:`schedule_after_curriculum`) and
-  the same keyword arguments as :func:`lerac_jax.scale_by_lerac`. For an
-  optimizer that ends with ``scale_by_learning_rate`` (SGD, Adam, AdamW, ...)
-  this is the rate PyTorch's per-group ``lr`` would show.
+  the curriculum, either as a :class:`lerac_jax.Curriculum` or as the keyword
+  arguments given to :func:`lerac_jax.scale_by_lerac`. For an optimizer that
+  ends with ``scale_by_learning_rate`` (SGD, Adam, AdamW, ...) this is the
+  rate PyTorch's per-group ``lr`` would show. This is for plotting a plan; to
+  log what trains, read the state: ``eta(t) *
+  lerac_jax.current_scales(opt_state)``.
 
   Args:
     base_learning_rate: a float or an optax schedule.
     depths: anything :func:`lerac_jax.scale_by_lerac` accepts except a
-      callable (pass its :class:`lerac_jax.Depths`), or an int number of
-      depths.
-    **lerac_kwargs: ``curriculum_steps`` (required), ``min_scale``,
+      callable and a bare int (pass its :class:`lerac_jax.Depths`); or give
+      ``num_depths`` instead.
+    num_depths: the number of depths, instead of ``depths``.
+    curriculum: the curriculum settings; or give them as keyword arguments.
+    **lerac_settings: ``curriculum_steps`` (required), ``min_scale``,
       ``schedule``, ... as given to :func:`lerac_jax.scale_by_lerac`.
 
   Returns:
     A jit-safe function from the step count to a float32 array of shape
     ``(num_depths,)``.
 
+  Raises:
+    TypeError: for a bare int ``depths`` (ambiguous: one depth, or a count?),
+      or for both or neither of ``depths`` and ``num_depths``, or of
+      ``curriculum`` and keyword settings.
+
   Example:
     >>> import optax, lerac_jax
     >>> lrs = lerac_jax.base_schedules.depth_learning_rates(
-    ...     optax.cosine_decay_schedule(0.1, 100), 3,
+    ...     optax.cosine_decay_schedule(0.1, 100), num_depths=3,
     ...     curriculum_steps=10, min_scale=1e-4)
     >>> lrs(0)
     Array([1.e-01, 1.e-03, 1.e-05], dtype=float32)
+
+  References:
+    Croitoru et al, `Learning Rate Curriculum
+    <https://arxiv.org/abs/2205.09180>`_, IJCV 2024.
   """
   if isinstance(depths, (int, np.integer)) and not isinstance(depths, bool):
-    num_depths = depths
-  else:
+    raise TypeError(
+        f"depths={depths!r} is ambiguous (a single depth, or {depths} "
+        f"depths?); pass num_depths={depths} for a number of depths, or the "
+        "lerac_jax.Depths the transformation uses.")
+  if (depths is None) == (num_depths is None):
+    raise TypeError("Give exactly one of depths and num_depths.")
+  if (curriculum is None) == (not lerac_settings):
+    raise TypeError(
+        "Give the curriculum either as curriculum=lerac_jax.Curriculum(...) "
+        "or as the keyword arguments of scale_by_lerac, exactly one of them.")
+  if curriculum is None:
+    curriculum = settings_lib.Curriculum(**lerac_settings)
+  if num_depths is None:
     num_depths = depth_lib.as_depths(depths).num_depths
-  curve = schedules.make_curve(num_depths, **lerac_kwargs)
+  curriculum.check_num_depths(num_depths)
+  curve = curriculum.curve(num_depths)
 
   def rates(step):
     base = (base_learning_rate(step) if callable(base_learning_rate)

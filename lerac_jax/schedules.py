@@ -29,6 +29,8 @@ Curve = Callable[[ArrayLike], Array]
 
 SCHEDULES = ("exponential", "linear", "log", "cosine", "staircase")
 INITIAL_RATIOS = ("geometric", "decay")
+TINY = float(np.finfo(np.float32).tiny)
+"""float32's smallest normal: the lowest ratio a float32 multiplier can hold."""
 
 
 # ---------------------------------------------------------------------------
@@ -57,10 +59,14 @@ def check_curriculum_steps(curriculum_steps: ArrayLike) -> None:
 
 def check_min_scale(min_scale: ArrayLike, name: str = "min_scale") -> None:
   s = concrete_or_none(min_scale)
-  if s is not None and not 0.0 < s <= 1.0:
-    why = (" (it is eta_n(0) / eta0, the lowest initial ratio)"
-           if name == "min_scale" else "")
-    raise ValueError(f"{name} must be in (0, 1]{why}; got {min_scale!r}.")
+  if name == "min_scale":
+    if s is not None and not TINY <= s <= 1.0:
+      raise ValueError(
+          f"min_scale must be in [{TINY:.4g}, 1] (it is eta_n(0) / eta0, the "
+          "lowest initial ratio; below float32's smallest normal it is "
+          f"flushed to 0 and freezes the deepest layer); got {min_scale!r}.")
+  elif s is not None and not 0.0 < s <= 1.0:
+    raise ValueError(f"{name} must be in (0, 1]; got {min_scale!r}.")
 
 
 def _check_num_depths(num_depths: int) -> None:
@@ -413,8 +419,9 @@ def staircase(
   """
   check_curriculum_steps(curriculum_steps)
   c = concrete_or_none(factor)
-  if c is not None and not c > 1.0:
-    raise ValueError(f"staircase factor c must be > 1; got {factor!r}.")
+  if c is not None and not (c > 1.0 and math.isfinite(c)):
+    raise ValueError(
+        f"staircase factor c must be finite and > 1; got {factor!r}.")
   if steps_per_event is not None:
     d = concrete_or_none(steps_per_event)
     if d is not None and not d > 0:
@@ -448,32 +455,35 @@ def make_curve(
     *,
     curriculum_steps: ArrayLike,
     schedule: str = "exponential",
-    min_scale: ArrayLike = 1e-6,
+    min_scale: ArrayLike | None = None,
     initial_ratios: str | Sequence[float] = "geometric",
-    decay_factor: ArrayLike = 0.1,
+    decay_factor: ArrayLike | None = None,
     steps_per_event: ArrayLike | None = None,
-    staircase_factor: ArrayLike = 10.0,
+    staircase_factor: ArrayLike | None = None,
 ) -> Curve:
   """Builds the ``(num_depths,)`` multiplier curve from LeRaC's settings.
 
-  This is the one place that turns :func:`lerac_jax.scale_by_lerac`'s keyword
-  arguments into a curve; :func:`lerac_jax.current_scales` and
-  :func:`lerac_jax.describe` use it too, so all three always agree.
+  A shortcut for ``lerac_jax.Curriculum(**settings).curve(num_depths)``; see
+  :class:`lerac_jax.Curriculum` for the settings, their defaults and what is
+  refused.
 
   Args:
     num_depths: number of depths ``n``.
     curriculum_steps: ``k`` in optimizer steps, > 0.
     schedule: one of ``'exponential'`` (Eq. 8, default), ``'linear'``,
       ``'log'``, ``'cosine'``, ``'staircase'``.
-    min_scale: lowest initial ratio ``eta_n(0) / eta0``, in (0, 1].
+    min_scale: lowest initial ratio ``eta_n(0) / eta0``; default 1e-6.
     initial_ratios: ``'geometric'`` (default), ``'decay'`` or a sequence.
-    decay_factor: per-depth factor for ``initial_ratios='decay'``.
+    decay_factor: per-depth factor for ``initial_ratios='decay'`` only.
     steps_per_event: staircase only; see :func:`staircase`.
     staircase_factor: staircase only; ``c`` in :func:`staircase`.
 
   Returns:
     A function from the step count to float32 multipliers of shape
     ``(num_depths,)``.
+
+  Raises:
+    ValueError: for invalid settings (see :class:`lerac_jax.Curriculum`).
 
   Example:
     >>> import lerac_jax
@@ -482,29 +492,19 @@ def make_curve(
     >>> curve(0)
     Array([1.e+00, 1.e-02, 1.e-04], dtype=float32)
   """
-  if not isinstance(schedule, str) or schedule not in SCHEDULES:
-    raise ValueError(
-        f"Unknown schedule {schedule!r}; valid schedules are "
-        f"{', '.join(map(repr, SCHEDULES))}."
-    )
-  check_curriculum_steps(curriculum_steps)
-  check_min_scale(min_scale)
-  ratios = make_ratios(
-      num_depths, initial_ratios, min_scale=min_scale, decay_factor=decay_factor
-  )
-  if schedule == "staircase":
-    return staircase(
-        ratios,
-        curriculum_steps,
-        steps_per_event=steps_per_event,
-        factor=staircase_factor,
-    )
-  return _CURVES[schedule](ratios, curriculum_steps)
+  from lerac_jax import settings as settings_lib  # settings builds on this
+
+  return settings_lib.Curriculum(
+      curriculum_steps=curriculum_steps, schedule=schedule,
+      min_scale=min_scale, initial_ratios=initial_ratios,
+      decay_factor=decay_factor, steps_per_event=steps_per_event,
+      staircase_factor=staircase_factor).curve(num_depths)
 
 
-_CURVES = {
+CURVES = {
     "exponential": exponential,
     "linear": linear,
     "log": log,
     "cosine": cosine,
 }
+"""The non-staircase curves by name: ``(ratios, curriculum_steps) -> Curve``."""

@@ -148,6 +148,21 @@ def test_invalid_boundary(bad):
 def test_depth_learning_rates_accepts_depths_objects_and_counts():
   d = lerac_jax.as_depths(DEPTHS)
   a = base_schedules.depth_learning_rates(0.1, d, **KW)(3)
-  b = base_schedules.depth_learning_rates(0.1, 3, **KW)(3)
+  b = base_schedules.depth_learning_rates(0.1, num_depths=3, **KW)(3)
+  c = base_schedules.depth_learning_rates(
+      0.1, num_depths=3, curriculum=lerac_jax.Curriculum(**KW))(3)
   np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(a, c)
   assert a.shape == (3,) and a.dtype == jnp.float32
+
+
+def test_depth_learning_rates_refuses_ambiguous_arguments():
+  with pytest.raises(TypeError, match=r"depths=3 is ambiguous.*num_depths=3"):
+    base_schedules.depth_learning_rates(0.1, 3, **KW)
+  with pytest.raises(TypeError, match="exactly one of depths and num_depths"):
+    base_schedules.depth_learning_rates(0.1, DEPTHS, num_depths=3, **KW)
+  with pytest.raises(TypeError, match="either as curriculum="):
+    base_schedules.depth_learning_rates(
+        0.1, DEPTHS, curriculum=lerac_jax.Curriculum(**KW), **KW)
+  with pytest.raises(ValueError, match="does not apply"):
+    base_schedules.depth_learning_rates(0.1, DEPTHS, steps_per_event=3, **KW)

@@ -31,7 +31,8 @@ def test_quick_run_end_to_end(tmp_path, monkeypatch, capsys):
     # B and C compute the same learning rates, hence the same updates.
     assert r["b_vs_c_max_rel_diff"] < 1e-5, name
     b, c = r["variants"]["B"], r["variants"]["C"]
-    assert b["extra_state_bytes"] == 4
+    # LeracState: the count and the next multipliers, 4 * (depths + 1).
+    assert b["extra_state_bytes"] == 4 * (r["num_depths"] + 1)
     assert c["extra_state_bytes"] >= 4 * r["num_depths"]
     for v in ("A", "B", "C"):
       variant = r["variants"][v]
@@ -43,7 +44,8 @@ def test_quick_run_end_to_end(tmp_path, monkeypatch, capsys):
   # The scanned model: C must unstack, so it needs more HLO than B.
   t = data["models"]["transformer"]["variants"]
   assert t["C"]["hlo"]["total"] > t["B"]["hlo"]["total"]
-  assert all(s["extra_B"] == 4 for s in data["state_sweep"])
+  assert all(s["extra_B"] == 4 * (s["num_depths"] + 1)
+             for s in data["state_sweep"])
   assert "pip install torch==2.13.0" in data["torch"]["skipped"]
   printed = capsys.readouterr().out
   assert overhead.render(data) in printed
@@ -57,7 +59,7 @@ def test_quick_resnet_with_cbs(tmp_path):
                  str(out), "--step-pairs", "2"])
   r = json.loads(out.read_text())["models"]["resnet18"]
   assert r["b_vs_c_max_rel_diff"] < 1e-5
-  assert r["variants"]["B"]["extra_state_bytes"] == 4
+  assert r["variants"]["B"]["extra_state_bytes"] == 4 * (r["num_depths"] + 1)
   assert r["cbs_step_ratio"]["n"] == 2
   # The CBS model has the extra depthwise convs.
   hlo = {v: r["variants"][v]["hlo"]["total"] for v in ("A", "A_cbs")}
@@ -69,6 +71,17 @@ def test_torch_param_groups():
   r = overhead.bench_torch(overhead.QUICK["mlp"], pairs=2)
   assert r["num_groups"] == overhead.QUICK["mlp"].kwargs["num_layers"]
   assert r["step_ratio"]["n"] == 2 and r["step_ratio"]["median"] > 0
+
+
+def test_depth_sweep_smoke(tmp_path):
+  rows = overhead.depth_sweep((3, 40), compile_pairs=1, step_pairs=2)
+  assert [r["num_depths"] for r in rows] == [3, 40]
+  for r in rows:
+    assert r["compile_ratio"]["n"] == 1 and r["step_ratio"]["n"] == 2
+    assert all(t > 0 for t in r["compile_seconds"]["B"])
+  assert "| 40 |" in overhead.render_depth_sweep(rows)
+  overhead.plot_depth_sweep(rows, str(tmp_path / "sweep.png"))
+  assert (tmp_path / "sweep.png").stat().st_size > 0
 
 
 def test_count_hlo():

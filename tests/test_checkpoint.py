@@ -166,9 +166,12 @@ def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
     new_params[name] = restored.params[name]
   base_state, lerac_state = new_tx.init(new_params)
   assert int(lerac_state.count) == 0
+  # The count and the multipliers it gives: init wrote those of count 0.
+  count = restored.opt_state[1].count
   opt_state = (base_state, lerac_state._replace(
-      count=restored.opt_state[1].count))
-  scales = lerac_jax.current_scales(opt_state, new_depths, **h.LERAC_KW)
+      count=count, scales=lerac_jax.Curriculum(**h.LERAC_KW).multipliers(
+          count, num_depths=new_depths.num_depths)))
+  scales = lerac_jax.current_scales(opt_state)
   # Same progress t/k = 1/2 as saved; the depth count grew by one.
   expected = lerac_jax.schedules.make_curve(
       new_depths.num_depths, **h.LERAC_KW)(SAVE_AT)
@@ -188,8 +191,9 @@ def test_restore_without_target_loses_the_state_types(tmp_path):
     raw = ckptr.restore(tmp_path / "ckpt")
     typed = ckptr.restore(tmp_path / "ckpt",
                           jax.eval_shape(state.tx.init, state.params))
-  assert raw[1] == {"count": SAVE_AT}  # a dict, no longer a LeracState
+  assert set(raw[1]) == {"count", "scales"}  # a dict, no longer a LeracState
+  assert raw[1]["count"] == SAVE_AT
   with pytest.raises(ValueError, match="No LeracState"):
-    lerac_jax.current_scales(raw, h.depths(), **h.LERAC_KW)
+    lerac_jax.current_scales(raw)
   assert isinstance(typed[1], lerac_jax.LeracState)
   assert int(lerac_jax.transform.find_count(typed)) == SAVE_AT

@@ -131,10 +131,10 @@ def test_make_curve_with_traced_hyperparameters():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(curriculum_steps=0), r"curriculum_steps must be a positive.*k > 0"),
+        (dict(curriculum_steps=0), r"curriculum_steps must be a finite, positive.*k > 0"),
         (dict(curriculum_steps=-3), r"curriculum_steps.*got -3"),
-        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \(0, 1\]"),
-        (dict(curriculum_steps=10, min_scale=2.0), r"min_scale must be in \(0, 1\].*2.0"),
+        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \[1.175e-38, 1\]"),
+        (dict(curriculum_steps=10, min_scale=2.0), r"min_scale must be in \[1.175e-38, 1\].*2.0"),
         (dict(curriculum_steps=10, schedule="cosine_warmup"),
          r"Unknown schedule 'cosine_warmup'; valid schedules are 'exponential', "
          r"'linear', 'log', 'cosine', 'staircase'"),
@@ -143,11 +143,11 @@ def test_make_curve_with_traced_hyperparameters():
         (dict(curriculum_steps=10, initial_ratios=[1.0, 1e-3]),
          r"initial_ratios has 2 entries but the depths object has 3 depths"),
         (dict(curriculum_steps=10, initial_ratios=[1.0, 0.0, 0.0]),
-         r"initial_ratios must lie in \(0, 1\]"),
+         r"initial_ratios must lie in \[1.175e-38, 1\]"),
         (dict(curriculum_steps=10, initial_ratios="cubic"),
          r"Unknown initial_ratios 'cubic'; valid names are 'geometric', 'decay'"),
         (dict(curriculum_steps=10, schedule="staircase", staircase_factor=1.0),
-         r"staircase factor c must be > 1"),
+         r"staircase_factor must be finite and > 1"),
         (dict(curriculum_steps=10, initial_ratios="decay", decay_factor=1.5),
          r"decay_factor must be in \(0, 1\]"),
     ],

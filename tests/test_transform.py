@@ -100,19 +100,22 @@ def test_matches_per_group_learning_rates(kind, base, ref_kwargs):
   np.testing.assert_allclose(plain["stem"], got["stem"], rtol=1e-6, atol=1e-6)
 
 
-def test_first_update_uses_count_zero_and_state_is_one_scalar():
+def test_first_update_uses_count_zero_and_state_is_count_and_scales():
   tx = lerac_jax.scale_by_lerac(DEPTHS, **KW)
   params = make_params()
   state = tx.init(params)
   assert isinstance(state, lerac_jax.LeracState)
-  assert jax.tree.leaves(state)[0].shape == () and state.count.dtype == jnp.int32
+  assert state.count.shape == () and state.count.dtype == jnp.int32
   ones = jax.tree.map(jnp.ones_like, params)
   updates, state = tx.update(ones, state)
   np.testing.assert_allclose(updates["head"], 1e-4, rtol=1e-6)
   np.testing.assert_allclose(updates["stem"], 1.0)
   assert int(state.count) == 1
-  # Nothing per leaf: the state is 4 bytes whatever the model.
-  assert sum(x.nbytes for x in jax.tree.leaves(state)) == 4
+  # Nothing per leaf: the count and one float32 per depth (the multipliers
+  # the next update uses), whatever the model.
+  assert sum(x.nbytes for x in jax.tree.leaves(state)) == 4 * (3 + 1)
+  assert state.scales.shape == (3,) and state.scales.dtype == jnp.float32
+  np.testing.assert_allclose(state.scales, schedules.make_curve(3, **KW)(1))
 
 
 def test_count_saturates_instead_of_wrapping():
@@ -253,16 +256,31 @@ def test_differentiable_in_settings_and_vmappable():
                              [size * 1e-2, size * 1e-3], rtol=1e-5)
 
 
-def test_one_extra_reduction_whatever_the_depth_count():
-  """Same-shaped layers keep one shared update kernel (compile time)."""
+def test_one_extra_reduction_per_block_of_depths():
+  """Same-shaped layers keep one shared update kernel (compile time).
+
+  The per-depth scalars come from one variadic reduction per block of
+  ``PICK_CHUNK`` depths, each over its block's segment only: the compiler's
+  work grows like ``D * PICK_CHUNK``, not ``D**2``.
+  """
+  from lerac_jax import transform
+
   def reduces(num_layers):
     params = {f"layer{i}": jnp.ones((4, 4)) for i in range(num_layers)}
     depths = {f"layer{i}": i for i in range(num_layers)}
     tx = lerac_jax.scale_by_lerac(depths, curriculum_steps=10)
     hlo = jax.jit(tx.update).lower(params, tx.init(params)).as_text()
-    return hlo.count("stablehlo.reduce")
+    operand_counts = [line.count("%") for line in hlo.splitlines()
+                      if "stablehlo.reduce" in line]
+    return hlo.count("stablehlo.reduce"), max(operand_counts)
 
-  assert reduces(2) == reduces(12) == 1
+  chunk = transform.PICK_CHUNK
+  assert chunk == 32
+  assert reduces(2)[0] == reduces(12)[0] == reduces(chunk)[0] == 1
+  count, widest = reduces(3 * chunk + 5)
+  assert count == 4  # ceil(101 / 32) blocks
+  assert widest == 2 * chunk + 1  # 32 operands and their 32 init values:
+  # no reduction spans all 101 depths
 
 
 def test_masked_leaves_are_exempt_and_ratios_unchanged():
@@ -285,21 +303,43 @@ def test_masked_leaves_are_exempt_and_ratios_unchanged():
   np.testing.assert_allclose(updates["head"], -1e-4, rtol=1e-5)
 
 
-def test_current_scales():
+def test_current_scales_reads_the_state_alone():
   tx = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW)
   params = make_params()
   state = tx.init(params)
-  np.testing.assert_allclose(lerac_jax.current_scales(state, DEPTHS, **KW),
+  np.testing.assert_allclose(lerac_jax.current_scales(state),
                              [1, 1e-2, 1e-4], rtol=1e-5)
   for _ in range(10):
     _, state = tx.update(params, state, params)
-  np.testing.assert_allclose(lerac_jax.current_scales(state, DEPTHS, **KW),
+  np.testing.assert_allclose(lerac_jax.current_scales(state),
                              [1, 1e-1, 1e-2], rtol=1e-5)
-  np.testing.assert_allclose(lerac_jax.current_scales(20, DEPTHS, **KW), 1.0)
-  replicated = lerac_jax.LeracState(jnp.array([0, 10], jnp.int32))
-  assert lerac_jax.current_scales(replicated, DEPTHS, **KW).shape == (2, 3)
+  replicated = jax.tree.map(lambda x: jnp.stack([x, x]), state)  # pmap-like
+  assert lerac_jax.current_scales(replicated).shape == (2, 3)
+  with pytest.raises(ValueError, match="No LeracState found.*multipliers"):
+    lerac_jax.current_scales({"mu": 1.0})
   with pytest.raises(ValueError, match="No LeracState found"):
-    lerac_jax.current_scales({"mu": 1.0}, DEPTHS, **KW)
+    lerac_jax.current_scales(20)  # a bare count: use Curriculum.multipliers
+
+
+def test_current_scales_old_arguments_are_only_checked():
+  """Settings typed a second time cannot make the log disagree."""
+  tx = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW)
+  state = tx.init(make_params())
+  with pytest.warns(DeprecationWarning, match="current_scales.opt_state"):
+    same = lerac_jax.current_scales(state, DEPTHS, **KW)
+  np.testing.assert_array_equal(same, lerac_jax.current_scales(state))
+  with pytest.warns(DeprecationWarning), pytest.raises(
+      ValueError, match="disagree with the ones the optimizer was built"):
+    lerac_jax.current_scales(state, DEPTHS, curriculum_steps=20)  # no min_scale
+  with pytest.warns(DeprecationWarning), pytest.raises(
+      TypeError, match="ambiguous: an int depths spec is a single depth"):
+    lerac_jax.current_scales(state, 3, **KW)
+  # layer_axis_name is not a curriculum setting: accepted and ignored.
+  with pytest.warns(DeprecationWarning):
+    lerac_jax.current_scales(state, DEPTHS, layer_axis_name="x", **KW)
+  # A state built by hand from a count has no multipliers to read.
+  with pytest.raises(ValueError, match="holds no multipliers"):
+    lerac_jax.current_scales(lerac_jax.LeracState(jnp.int32(3)))
 
 
 # ---------------------------------------------------------------------------
@@ -347,9 +387,9 @@ def test_stacked_slice_count_mismatch():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(curriculum_steps=0), r"curriculum_steps must be a positive"),
-        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \(0, 1\]"),
-        (dict(curriculum_steps=10, min_scale=1.5), r"min_scale must be in \(0, 1\]"),
+        (dict(curriculum_steps=0), r"curriculum_steps must be a finite, positive"),
+        (dict(curriculum_steps=10, min_scale=0.0), r"min_scale must be in \[1.175e-38, 1\]"),
+        (dict(curriculum_steps=10, min_scale=1.5), r"min_scale must be in \[1.175e-38, 1\]"),
         (dict(curriculum_steps=10, schedule="exp"), r"valid schedules are"),
         (dict(curriculum_steps=10, initial_ratios=[1.0, 1e-4, 1e-2]),
          r"must be non-increasing with depth"),
