@@ -278,7 +278,7 @@ def test_scanned_layers_raise_naming_the_primitive(digits):
 def test_describe_shows_the_calibrated_ratios():
   depths = {"stem": 0, "mid": 1, "head": 2}
   ratios = lerac_jax.snr_ratios([100.0, 40.0, 10.0])
-  table = lerac_jax.describe(depths, initial_ratios=ratios)
+  table = lerac_jax.describe(depths, curriculum_steps=10, initial_ratios=ratios)
   rows = {m.group(2): float(m.group(1)) for m in re.finditer(
       r"^\s+\d+\s+(\S+)\s+\S+\s+(\w+)$", table, re.M)}
   assert rows == {"stem": 1.0, "mid": 0.4, "head": 0.1}, table

@@ -369,7 +369,7 @@ def test_reversed_depths():
 
 def test_describe_table():
   depths = lerac_jax.depths_from_model(TiedEncoder(), X)
-  text = lerac_jax.describe(depths, min_scale=1e-6)
+  text = lerac_jax.describe(depths, curriculum_steps=1000, min_scale=1e-6)
   lines = text.splitlines()
   assert lines[0].split() == ["depth", "r_j(0)", "r_j(k/2)", "modules"]
   row = {l.split()[0]: l.split()[1:] for l in lines[1:-1]}
@@ -439,3 +439,19 @@ def test_nnx_scan_matches_python_loop():
     for module, leaf in (("norm", "scale"), ("fc1", "kernel"), ("fc2", "bias")):
       np.testing.assert_allclose(m_scan["layers"][module][leaf][i],
                                  m_loop["layers"][i][module][leaf], rtol=1e-6)
+
+
+def test_describe_reads_one_curriculum_and_refuses_two():
+  depths = {"stem": 0, "head": 1}
+  curriculum = lerac_jax.Curriculum(curriculum_steps=60, min_scale=1e-4)
+  text = lerac_jax.describe(depths, curriculum=curriculum)
+  assert text == lerac_jax.describe(depths, curriculum_steps=60,
+                                    min_scale=1e-4)
+  assert "k = 60 steps" in text and "0.0001" in text
+  bare = lerac_jax.describe(depths)  # no settings: no ratio columns
+  assert bare.splitlines()[0].split() == ["depth", "modules"]
+  assert "pass the curriculum settings" in bare
+  with pytest.raises(ValueError, match="either curriculum= or"):
+    lerac_jax.describe(depths, curriculum=curriculum, min_scale=1e-4)
+  with pytest.raises(ValueError, match="min_scale"):
+    lerac_jax.describe(depths, curriculum_steps=60, min_scale=5.0)

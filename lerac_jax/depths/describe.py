@@ -9,19 +9,18 @@ from typing import Any
 import jax
 import numpy as np
 
-from lerac_jax import schedules
+from lerac_jax import settings as settings_lib
 from lerac_jax.depths import types
 
 PyTree = Any
 
 
-def _ratio_columns(num_depths: int, curriculum_steps: Any,
-                   kwargs: dict) -> tuple[np.ndarray, np.ndarray]:
+def _ratio_columns(num_depths: int, curriculum: settings_lib.Curriculum
+                   ) -> tuple[np.ndarray, np.ndarray]:
   """The initial ratios r_j(0) and the ratios at step floor(k/2)."""
-  curve = schedules.make_curve(
-      num_depths, curriculum_steps=curriculum_steps, **kwargs)
-  half_step = np.floor(np.asarray(curriculum_steps, np.float64) / 2)
-  return np.asarray(curve(0)), np.asarray(curve(half_step))
+  half_step = np.floor(np.asarray(curriculum.curriculum_steps, np.float64) / 2)
+  return (np.asarray(curriculum.multipliers(0, num_depths=num_depths)),
+          np.asarray(curriculum.multipliers(half_step, num_depths=num_depths)))
 
 
 def _modules_by_depth(resolved: types.Depths) -> dict[int, list[str]]:
@@ -64,8 +63,8 @@ def describe(
     depths: Any,
     params: PyTree | None = None,
     *,
-    curriculum_steps: Any = 1000,
-    **kwargs: Any,
+    curriculum: settings_lib.Curriculum | None = None,
+    **settings: Any,
 ) -> str:
   r"""A table of the depths: modules, initial ratio and ratio at ``k/2``.
 
@@ -73,7 +72,11 @@ def describe(
   :math:`r_j(0) = m_j(0)` its learning rate starts at (multiply by the base
   learning rate for the rate itself), the ratio at step
   :math:`\lfloor k/2 \rfloor`, and the modules at that depth (a scanned
-  module's slice as ``layers[3]``). Warnings follow for what looks wrong:
+  module's slice as ``layers[3]``). The ratios come from the same validated
+  :class:`lerac_jax.Curriculum` that :func:`lerac_jax.scale_by_lerac` builds
+  from the same keyword arguments, so they are the ones that train; without
+  settings the table lists the depths and modules only. Warnings follow for
+  what looks wrong:
 
   * a single depth for everything: the curriculum does nothing;
   * (when concrete ``params`` are given) an all-zero kernel at the deepest
@@ -84,42 +87,62 @@ def describe(
     depths: anything :func:`as_depths` accepts.
     params: the parameters; needed when ``depths`` is a callable, and used for
       the all-zero output check when concrete.
-    curriculum_steps: ``k``; matters only for the staircase schedule.
-    **kwargs: the other keyword arguments of :func:`lerac_jax.scale_by_lerac`
-      (``min_scale``, ``schedule``, ``initial_ratios``, ...).
+    curriculum: the settings as a :class:`lerac_jax.Curriculum`.
+    **settings: or the keyword arguments given to
+      :func:`lerac_jax.scale_by_lerac` (``curriculum_steps``, ``min_scale``,
+      ``schedule``, ``initial_ratios``, ...), validated the same way.
 
   Returns:
     The table as a string.
 
+  Raises:
+    ValueError: for invalid settings, or both ``curriculum`` and settings.
+
   Example:
     >>> import lerac_jax
     >>> print(lerac_jax.describe({'stem': {'kernel': 0, 'bias': 0},
-    ...                           'head': {'kernel': 1}}, min_scale=1e-4))
+    ...                           'head': {'kernel': 1}},
+    ...                          curriculum_steps=100, min_scale=1e-4))
     depth  r_j(0)    r_j(k/2)  modules
         0  1         1         stem
         1  0.0001    0.01      head
-    2 depths, 3 entries; schedule 'exponential', k = 1000 steps.
+    2 depths, 3 entries; schedule 'exponential', k = 100 steps.
 
   References:
     Croitoru et al., "Learning Rate Curriculum", IJCV 2024 (Eq. 8).
   """
+  if curriculum is not None and settings:
+    raise ValueError(
+        "Give describe either curriculum= or the keyword settings of "
+        f"scale_by_lerac, not both; got curriculum and {sorted(settings)}.")
+  settings.pop("layer_axis_name", None)  # sharding only: no effect on rates
+  if curriculum is None and settings:
+    curriculum = settings_lib.Curriculum(**settings)
   resolved = types.as_depths(depths, params)
-  start, half = _ratio_columns(resolved.num_depths, curriculum_steps, kwargs)
   modules = _modules_by_depth(resolved)
-  header = ("depth", "r_j(0)", "r_j(k/2)", "modules")
-  body = [(str(d), f"{start[d]:.3g}", f"{half[d]:.3g}", ", ".join(modules[d]))
-          for d in sorted(modules)]
-  width = [max(len(r[i]) for r in [header] + body) for i in range(3)]
+  if curriculum is None:
+    header = ("depth", "modules")
+    body = [(str(d), ", ".join(modules[d])) for d in sorted(modules)]
+    width = max(len(r[0]) for r in [header] + body)
+    lines = [f"{r[0]:>{width}}  {r[1]}".rstrip() for r in [header] + body]
+    lines.append(f"{resolved.num_depths} depths, {len(resolved.table)} "
+                 "entries; pass the curriculum settings for the ratios.")
+  else:
+    start, half = _ratio_columns(resolved.num_depths, curriculum)
+    header = ("depth", "r_j(0)", "r_j(k/2)", "modules")
+    body = [(str(d), f"{start[d]:.3g}", f"{half[d]:.3g}",
+             ", ".join(modules[d])) for d in sorted(modules)]
+    width = [max(len(r[i]) for r in [header] + body) for i in range(3)]
 
-  def fmt(r):
-    return (f"{r[0]:>{width[0]}}  {r[1]:<{width[1]}}    "
-            f"{r[2]:<{width[2]}}  {r[3]}").rstrip()
+    def fmt(r):
+      return (f"{r[0]:>{width[0]}}  {r[1]:<{width[1]}}    "
+              f"{r[2]:<{width[2]}}  {r[3]}").rstrip()
 
-  lines = [fmt(header)] + [fmt(r) for r in body]
-  schedule = kwargs.get("schedule", "exponential")
-  lines.append(
-      f"{resolved.num_depths} depths, {len(resolved.table)} entries; "
-      f"schedule {schedule!r}, k = {curriculum_steps} steps.")
+    lines = [fmt(header)] + [fmt(r) for r in body]
+    lines.append(
+        f"{resolved.num_depths} depths, {len(resolved.table)} entries; "
+        f"schedule {curriculum.schedule!r}, k = "
+        f"{curriculum.curriculum_steps} steps.")
   if resolved.num_depths == 1:
     lines.append(
         "WARNING: a single depth for all parameters: the curriculum does "
