@@ -9,7 +9,9 @@ needs no model, data or Flax.
 * ``warmup``: a global linear warm-up from ~0 to eta0 over the same k steps
   LeRaC uses (the control reviewers asked for).
 * ``lerac``: the LeRaC curriculum (``lerac_jax.lerac``); ``lerac/linear``
-  etc. overrides ``config.lerac.schedule``.
+  etc. overrides ``config.lerac.schedule``; ``lerac/snr`` sets the initial
+  ratios from the model's SNR per depth at initialisation
+  (``lerac_jax.measure_snr`` and ``snr_ratios``).
 * ``lerac_reverse``: the same curriculum with the depth order reversed (deep
   layers fast), a control.
 * ``cbs``: Curriculum by Smoothing (:mod:`examples.cbs`).
@@ -25,6 +27,8 @@ from lerac_jax.schedules import SCHEDULES
 
 REGIMES = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
            'cbs+lerac')
+# The suffix of LeRaC with SNR-calibrated initial ratios ('lerac/snr').
+SNR_SUFFIX = 'snr'
 # The parts a regime name is made of ('cbs+lerac' is 'cbs' and 'lerac').
 _PARTS = frozenset(part for name in REGIMES for part in name.split('+'))
 
@@ -38,6 +42,7 @@ class Regime:
   warmup: bool = False
   cbs: bool = False
   schedule: str | None = None  # overrides config.lerac.schedule
+  snr: bool = False  # initial ratios calibrated from the SNR per depth
 
   @classmethod
   def parse(cls, name: str) -> Regime:
@@ -45,33 +50,39 @@ class Regime:
 
     Args:
       name: a name from :data:`REGIMES`, or parts of them joined by ``+``,
-        optionally followed by ``/<LeRaC schedule>``.
+        optionally followed by ``/<LeRaC schedule>`` or ``/snr``.
 
     Returns:
       The parsed regime.
 
     Raises:
-      ValueError: for an unknown part or schedule, or a schedule suffix on
-        a regime without LeRaC.
+      ValueError: for an unknown part or schedule, a suffix on a regime
+        without LeRaC, or ``/snr`` on the reversed control.
 
     Example:
       >>> Regime.parse('cbs+lerac/log')
-      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log')
+      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log', snr=False)
+      >>> Regime.parse('lerac/snr').snr
+      True
     """
     base, _, schedule = name.partition('/')
     parts = set(base.split('+'))
     if not parts <= _PARTS or ('conventional' in parts and len(parts) > 1):
       raise ValueError(f'unknown regime {name!r}; use one of {REGIMES}, '
                        "optionally '/<lerac schedule>' after a lerac regime")
-    if schedule and schedule not in SCHEDULES:
+    snr = schedule == SNR_SUFFIX
+    if schedule and not snr and schedule not in SCHEDULES:
       raise ValueError(f'unknown LeRaC schedule {schedule!r} in {name!r}; '
-                       f'choose from {SCHEDULES}')
+                       f"choose from {SCHEDULES} or '{SNR_SUFFIX}'")
     lerac = bool(parts & {'lerac', 'lerac_reverse'})
     if schedule and not lerac:
-      raise ValueError(f'{name!r}: a schedule suffix needs a lerac regime')
+      raise ValueError(f'{name!r}: a /{schedule} suffix needs a lerac regime')
+    if snr and 'lerac_reverse' in parts:
+      raise ValueError(f'{name!r}: the reversed control keeps the geometric '
+                       'ratios; SNR-calibrated ratios follow the forward order')
     return cls(name, lerac=lerac, reverse='lerac_reverse' in parts,
                warmup='warmup' in parts, cbs='cbs' in parts,
-               schedule=schedule or None)
+               schedule=None if snr else schedule or None, snr=snr)
 
 
 def parse_regimes(names: str | Iterable[str]) -> list[Regime]:

@@ -123,15 +123,24 @@ def create_optimizer(config: ml_collections.ConfigDict,
 
 
 def lerac_kwargs(config: ml_collections.ConfigDict, regime: Regime,
-                 steps_per_epoch: int) -> dict[str, Any]:
+                 steps_per_epoch: int,
+                 initial_ratios: tuple[float, ...] | None = None
+                 ) -> dict[str, Any]:
   """Keyword arguments for ``lerac_jax.lerac`` / ``lerac_jax.Curriculum``.
 
   Only the settings the chosen schedule and ratio rule use: the library
   refuses one given for another (it would be ignored).
+
+  Args:
+    config: the experiment config.
+    regime: the parsed regime.
+    steps_per_epoch: optimizer steps per epoch.
+    initial_ratios: explicit ratios (``lerac/snr``) instead of
+      ``config.lerac.initial_ratios``; ``min_scale`` then only clipped them.
   """
   c = config.lerac
   schedule = regime.schedule or c.schedule
-  ratios = c.initial_ratios
+  ratios = c.initial_ratios if initial_ratios is None else initial_ratios
   kwargs = dict(curriculum_steps=curriculum_steps(config, steps_per_epoch),
                 schedule=schedule, initial_ratios=ratios)
   if isinstance(ratios, str):
@@ -230,6 +239,35 @@ def make_eval_step(model, use_cbs):
   return jax.jit(eval_step)
 
 
+def snr_initial_ratios(config: ml_collections.ConfigDict, model: Any,
+                       dataset: input_pipeline.Dataset,
+                       depths: lerac_jax.Depths) -> tuple[float, ...]:
+  """Initial ratios from the SNR per depth at initialisation (``lerac/snr``).
+
+  The SNR is measured with ``lerac_jax.measure_snr`` on the first
+  ``config.lerac.snr_probe_size`` training inputs, at the initialisation of
+  seed 0 and in training mode (batch statistics, as the model trains), and
+  turned into ratios by ``lerac_jax.snr_ratios``, clipped to
+  ``[config.lerac.min_scale, 1]``. It is measured once per setup, so every
+  seed of a regime shares the ratios (the profile varies little with the
+  seed: see docs/calibration.md).
+  """
+  probe = jnp.asarray(dataset.train[0][:config.lerac.snr_probe_size])
+  key = jax.random.key(0)
+  variables = jax.jit(model.init)({'params': key, 'dropout': key}, probe[:1])
+  others = {k: v for k, v in variables.items() if k != 'params'}
+
+  def forward(params, x):
+    logits, _ = model.apply({'params': params, **others}, x, train=True,
+                            rngs={'dropout': key}, mutable=['batch_stats'])
+    return logits
+
+  snr = lerac_jax.measure_snr(forward, variables['params'], probe,
+                              key=jax.random.key(1), depths=depths)
+  ratios = lerac_jax.snr_ratios(snr, min_scale=config.lerac.min_scale)
+  return tuple(float(r) for r in np.asarray(ratios))
+
+
 def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
                  dataset: input_pipeline.Dataset | None = None) -> Setup:
   """Builds the model, depths, optimizer and jitted steps for one regime."""
@@ -248,7 +286,9 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
   lr_fn = create_learning_rate_fn(config, regime, spe)
   tx = create_optimizer(config, lr_fn)
   if regime.lerac:
-    kwargs = lerac_kwargs(config, regime, spe)
+    ratios = (snr_initial_ratios(config, model, dataset, depths)
+              if regime.snr else None)
+    kwargs = lerac_kwargs(config, regime, spe, ratios)
     tx = lerac_jax.lerac(tx, depths, **kwargs)
     # Logged in forward depth order (column j = j-th layer from the input),
     # also for the reversed control, whose depth 0 is the head.

@@ -274,3 +274,31 @@ def test_compare_command_line_overrides_and_plain_progress(tmp_path):
   assert '[4/4] lerac/linear seed 3: test accuracy' in proc.stderr
   assert '\r' not in proc.stderr and 'it/s' not in proc.stderr
   assert "backend 'tpu'" not in proc.stderr
+
+
+def test_lerac_snr_regime_starts_at_the_measured_ratios():
+  import lerac_jax  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  config.max_train_examples = 512
+  dataset = train.load_dataset(config)
+  setup = train.create_setup(config, 'lerac/snr', dataset)
+  state = train.create_train_state(setup, seed=0)
+  scales = np.asarray(lerac_jax.current_scales(state.opt_state))
+  ratios = train.snr_initial_ratios(config, setup.model, dataset,
+                                    setup.depths)
+  np.testing.assert_allclose(scales, ratios, rtol=1e-6)
+  assert scales[0] == 1.0 and np.all(np.diff(scales) <= 0)
+  assert scales[-1] >= config.lerac.min_scale
+  # Calibrated, not the default geometric ratios down to min_scale.
+  assert scales[-1] > 1e-3
+  x, y = dataset.train[0][:64], dataset.train[1][:64]
+  state, metrics = setup.train_step(state, x, y, np.float32(0.0))
+  assert np.isfinite(float(metrics['loss']))
+  np.testing.assert_allclose(metrics['scales'], ratios, rtol=1e-6)
+
+
+def test_snr_suffix_needs_forward_lerac():
+  assert train.Regime.parse('cbs+lerac/snr').snr
+  for bad in ('lerac_reverse/snr', 'warmup/snr'):
+    with pytest.raises(ValueError):
+      train.Regime.parse(bad)

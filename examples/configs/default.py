@@ -51,6 +51,7 @@ def get_config():
   config.lerac = ml_collections.ConfigDict()
   config.lerac.schedule = 'exponential'  # any of lerac_jax.schedules.SCHEDULES
   config.lerac.min_scale = 1e-6  # eta_n(0) / eta0
+  config.lerac.snr_probe_size = 256  # lerac/snr: training inputs probed
   config.lerac.group = 'layer'  # layer | block
   config.lerac.block_level = 1
   config.lerac.initial_ratios = 'geometric'  # geometric | decay
