@@ -229,15 +229,41 @@ def study_settings(args: argparse.Namespace) -> dict[str, Any]:
           "configs": configs}
 
 
+def settings_changes(stored: Any, current: Any, path: str = "") -> list[str]:
+  """The settings a resumed study would change, as dotted paths.
+
+  A config field that the code gained after the study started (absent from
+  ``stored``) is not a change: the runs so far did not have it, and a new
+  field must leave the old behaviour at its default. Any other difference
+  is.
+
+  Example:
+    >>> settings_changes({'a': 1, 'c': {'d': 2}}, {'a': 1, 'b': 3,
+    ...                                            'c': {'d': 4}})
+    ['c.d']
+  """
+  if isinstance(stored, dict) and isinstance(current, dict):
+    return [change for key in stored for change in settings_changes(
+        stored[key], current.get(key, _MISSING), f"{path}{key}.")]
+  return [] if stored == current else [path.rstrip(".")]
+
+
+_MISSING = object()
+
+
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
   """Runs every planned run not yet in ``args.out``, saving after each."""
   data = study_io.load_results(args.out)
   settings = study_settings(args)
-  if data["runs"] and data["meta"].get("settings") != settings:
-    raise SystemExit(
-        f"{args.out} holds a study with other settings; the preregistered "
-        "settings cannot change mid-study. Use another --out for a new "
-        "study.")
+  if data["runs"]:
+    stored = data["meta"].get("settings", {})
+    changed = settings_changes(stored, settings)
+    if changed:
+      raise SystemExit(
+          f"{args.out} holds a study with other settings ({changed[:5]}); "
+          "the preregistered settings cannot change mid-study. Use another "
+          "--out for a new study.")
+    settings = stored  # config fields added to the code later stay unused
   data["meta"]["settings"] = settings
   plan = study_plan(args)
   todo = [r for r in plan if run_key(r) not in data["runs"]]
