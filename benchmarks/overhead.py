@@ -1,6 +1,6 @@
 # Copyright 2026 The lerac_jax Authors.
 # Licensed under the Apache License, Version 2.0.
-r"""Overhead of ``lerac_jax.lerac`` (issue 5, section 1).
+r"""Overhead of ``lerac_jax.lerac``: step, compile, state, HLO and memory.
 
 Variants, compared in one process with interleaved repetitions:
 
