@@ -135,7 +135,9 @@ def test_restored_state_with_stale_depths_fails_clearly(tmp_path):
 
   # The new model's depths name 'aux_head', the restored params lack it.
   new_depths = lerac_jax.depths_from_model(MLPWithNewHead(), h.sample_input())
-  assert new_depths.num_depths == h.depths().num_depths + 1
+  # A twin head reads the same features: the same depth as the head.
+  assert new_depths.num_depths == h.depths().num_depths
+  assert new_depths.table["aux_head/kernel"] == new_depths.table["head/kernel"]
   new_tx = lerac_jax.lerac(optax.sgd(0.1, momentum=0.9), new_depths,
                            **h.LERAC_KW)
   stale = restored.replace(tx=new_tx)
