@@ -2,22 +2,19 @@
 # Licensed under the Apache License, Version 2.0.
 """The benchmark models: Flax linen versions and their PyTorch twins.
 
-These live here, not in ``examples/models.py``, so the overhead benchmark
-depends on nothing but the library, Flax and (optionally) PyTorch.
-
 * :class:`MLP`: ``num_layers`` Dense layers of ``width`` units; with a small
   batch the optimizer's elementwise work dominates the step.
-* :class:`ResNet18`: the CIFAR/CBS-style ResNet-18 (3x3 stem, no max-pool,
-  BasicBlocks 2-2-2-2). With ``cbs=True`` every 3x3 conv output is smoothed by
-  a fixed depthwise 3x3 Gaussian before its BatchNorm, as in the official CBS
-  code (1x1 shortcut convs and the head are not smoothed).
 * :class:`ScanTransformer`: a pre-norm Transformer encoder whose blocks are one
   ``nn.scan`` (parameters stacked along axis 0).
+
+The ResNet-18 is not defined here: the benchmark uses the examples' CIFAR
+ResNet (``examples.models.ResNet18``, CBS smoothing from
+``examples.cbs.smooth2d``), so there is one ResNet-18 and one set of LeRaC
+depths for it. Its PyTorch twin, for variant D, is here with the other twins.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import flax.linen as nn
@@ -48,94 +45,6 @@ class MLP(nn.Module):
     del train
     for i in range(self.num_layers - 1):
       x = nn.relu(nn.Dense(self.width, name=f"dense_{i}")(x))
-    return nn.Dense(self.num_classes, name="head")(x)
-
-
-def gaussian_kernel(sigma: jax.Array, channels: int, size: int = 3):
-  """A normalised ``size x size`` Gaussian as a depthwise HWIO conv kernel.
-
-  Args:
-    sigma: standard deviation (a traced scalar is fine, so changing it does
-      not recompile).
-    channels: number of channels (one copy of the kernel per channel).
-    size: kernel size; CBS uses 3.
-
-  Returns:
-    An array of shape ``(size, size, 1, channels)`` summing to 1 per channel.
-  """
-  r = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
-  g = jnp.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
-  g = g / jnp.sum(g)
-  return jnp.broadcast_to(g[:, :, None, None], (size, size, 1, channels))
-
-
-def smooth(x: jax.Array, sigma: jax.Array) -> jax.Array:
-  """CBS smoothing: a fixed depthwise 3x3 Gaussian, stride 1, 'SAME' padding."""
-  c = x.shape[-1]
-  k = jax.lax.stop_gradient(gaussian_kernel(sigma, c).astype(x.dtype))
-  return jax.lax.conv_general_dilated(
-      x, k, window_strides=(1, 1), padding="SAME",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
-
-
-class BasicBlock(nn.Module):
-  """ResNet BasicBlock; with ``cbs`` each 3x3 conv output is smoothed."""
-
-  features: int
-  strides: int = 1
-  cbs: bool = False
-
-  @nn.compact
-  def __call__(self, x, sigma, train: bool = True):
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
-                             momentum=0.9, epsilon=1e-5)
-    y = nn.Conv(self.features, (3, 3), (self.strides, self.strides),
-                padding=1, use_bias=False, name="conv1")(x)
-    if self.cbs:
-      y = smooth(y, sigma)
-    y = nn.relu(norm(name="bn1")(y))
-    y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False,
-                name="conv2")(y)
-    if self.cbs:
-      y = smooth(y, sigma)
-    y = norm(name="bn2")(y)
-    if self.strides != 1 or x.shape[-1] != self.features:
-      x = nn.Conv(self.features, (1, 1), (self.strides, self.strides),
-                  use_bias=False, name="shortcut_conv")(x)
-      x = norm(name="shortcut_bn")(x)
-    return nn.relu(x + y)
-
-
-class ResNet18(nn.Module):
-  """CIFAR-style ResNet-18 (3x3 stem, no max-pool, blocks 2-2-2-2).
-
-  Attributes:
-    width: channels of the first stage (64 for the standard model).
-    num_classes: output width.
-    cbs: insert CBS Gaussian smoothing after every 3x3 conv.
-    stage_sizes: BasicBlocks per stage; (2, 2, 2, 2) is ResNet-18 (the smoke
-      test uses (1, 1, 1, 1) to compile faster).
-  """
-
-  width: int = 64
-  num_classes: int = 10
-  cbs: bool = False
-  stage_sizes: tuple = (2, 2, 2, 2)
-
-  @nn.compact
-  def __call__(self, x, sigma=1.0, train: bool = True):
-    sigma = jnp.asarray(sigma, jnp.float32)
-    x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False, name="stem")(x)
-    if self.cbs:
-      x = smooth(x, sigma)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, name="stem_bn")(x))
-    for stage, mult in enumerate((1, 2, 4, 8)):
-      for i in range(self.stage_sizes[stage]):
-        strides = 2 if stage > 0 and i == 0 else 1
-        x = BasicBlock(self.width * mult, strides, self.cbs,
-                       name=f"layer{stage + 1}_{i}")(x, sigma, train)
-    x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, name="head")(x)
 
 
@@ -224,44 +133,56 @@ def torch_models():
       return self.head(x)
 
   class TorchBlock(tnn.Module):
+    """``examples.models.BasicBlock``, its modules named as the Flax ones."""
 
     def __init__(self, cin, cout, stride):
       super().__init__()
+      # Registered first, like the Flax block calls it first; it reads the
+      # block input, so torch_layer_groups puts it in conv1's group.
+      self.shortcut_conv = self.shortcut_bn = None
+      if stride != 1 or cin != cout:
+        self.shortcut_conv = tnn.Conv2d(cin, cout, 1, stride, bias=False)
+        self.shortcut_bn = tnn.BatchNorm2d(cout)
       self.conv1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
       self.bn1 = tnn.BatchNorm2d(cout)
       self.conv2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
       self.bn2 = tnn.BatchNorm2d(cout)
-      self.shortcut = None
-      if stride != 1 or cin != cout:
-        self.shortcut = tnn.Sequential(
-            tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
 
     def forward(self, x):
+      s = x
+      if self.shortcut_conv is not None:
+        s = self.shortcut_bn(self.shortcut_conv(x))
       y = torch.relu(self.bn1(self.conv1(x)))
       y = self.bn2(self.conv2(y))
-      s = x if self.shortcut is None else self.shortcut(x)
-      return torch.relu(s + y)
+      return torch.relu(y + s)
 
   class TorchResNet18(tnn.Module):
+    """``examples.models.ResNet`` without CBS (variant D times no CBS).
 
-    def __init__(self, width=64, num_classes=10, cbs=False,
-                 stage_sizes=(2, 2, 2, 2)):
+    Modules are named as the Flax ones (``stem_conv``, ``layer2_0.conv1``,
+    ...). A stride-2 3x3 conv pads (1, 1) here and (0, 1) in Flax ('SAME'):
+    the shapes and the cost are the same.
+    """
+
+    def __init__(self, width=64, num_classes=10, stage_sizes=(2, 2, 2, 2)):
       super().__init__()
-      assert not cbs, "the torch twin has no CBS variant"
-      self.stem = tnn.Conv2d(3, width, 3, 1, 1, bias=False)
+      self.stem_conv = tnn.Conv2d(3, width, 3, 1, 1, bias=False)
       self.stem_bn = tnn.BatchNorm2d(width)
-      blocks, cin = [], width
-      for stage, mult in enumerate((1, 2, 4, 8)):
-        for i in range(stage_sizes[stage]):
-          stride = 2 if stage > 0 and i == 0 else 1
-          blocks.append(TorchBlock(cin, width * mult, stride))
-          cin = width * mult
-      self.blocks = tnn.Sequential(*blocks)
+      cin = width
+      self.blocks = []
+      for i, n in enumerate(stage_sizes):
+        for j in range(n):
+          stride = 2 if i > 0 and j == 0 else 1
+          block = TorchBlock(cin, width * 2**i, stride)
+          self.add_module(f"layer{i + 1}_{j}", block)
+          self.blocks.append(block)
+          cin = width * 2**i
       self.head = tnn.Linear(cin, num_classes)
 
     def forward(self, x):
-      x = torch.relu(self.stem_bn(self.stem(x)))
-      x = self.blocks(x)
+      x = torch.relu(self.stem_bn(self.stem_conv(x)))
+      for block in self.blocks:
+        x = block(x)
       return self.head(x.mean(dim=(2, 3)))
 
   class TorchTransformer(tnn.Module):
@@ -294,8 +215,11 @@ def torch_layer_groups(model) -> list[list]:
 
   A layer is a module that owns parameters directly, taken in registration
   order (which is the forward order for the twins above); norm layers join the
-  layer before them, as ``lerac_jax.depths_from_model`` does. A Transformer
-  encoder layer is split into its attention, first and second linear layers.
+  layer before them, as ``lerac_jax.depths_from_model`` does. A ResNet block's
+  ``shortcut_conv`` reads the block input, so it (and its ``shortcut_bn``)
+  joins the group of the block's ``conv1``, as it shares its depth in the Flax
+  model. A Transformer encoder layer is split into its attention, first and
+  second linear layers.
 
   Args:
     model: a ``torch.nn.Module``.
@@ -306,10 +230,12 @@ def torch_layer_groups(model) -> list[list]:
   from torch import nn as tnn  # pylint: disable=g-import-not-at-top
   norms = (tnn.BatchNorm2d, tnn.LayerNorm)
   groups: list[list] = []
+  last = None  # the group the previous layer went to
+  pending: dict[str, list] = {}  # block prefix -> its shortcut's parameters
   own = list(model.named_parameters(recurse=False))
   if own:  # e.g. the Transformer's pos_embed: with the embedding, at depth 0
     groups.append([p for _, p in own])
-  for _, module in model.named_modules():
+  for name, module in model.named_modules():
     if module is model:
       continue
     params = list(module.parameters(recurse=False))
@@ -319,13 +245,21 @@ def torch_layer_groups(model) -> list[list]:
       continue  # the attention's out_proj, already counted with it
     if not params:
       continue
-    if isinstance(module, norms) and groups:
-      groups[-1].extend(params)
-    elif groups and len(groups) == 1 and own and isinstance(
-        module, tnn.Embedding):
+    prefix, _, leaf = name.rpartition(".")
+    if leaf in ("shortcut_conv", "shortcut_bn"):
+      pending.setdefault(prefix, []).extend(params)  # waits for conv1
+    elif isinstance(module, norms) and last is not None:
+      last.extend(params)
+    elif len(groups) == 1 and own and isinstance(module, tnn.Embedding):
       groups[0].extend(params)
+      last = groups[0]
     else:
+      if leaf == "conv1":
+        params = pending.pop(prefix, []) + params
       groups.append(params)
+      last = groups[-1]
+  if pending:
+    raise ValueError(f"shortcuts without a conv1: {sorted(pending)}")
   return groups
 
 

@@ -60,6 +60,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 import lerac_jax  # pylint: disable=g-import-not-at-top
 from lerac_jax import depths as depth_lib  # pylint: disable=g-import-not-at-top
 from benchmarks import models  # pylint: disable=g-import-not-at-top
+from examples import models as example_models  # pylint: disable=g-import-not-at-top
 
 # Curriculum settings: k is far beyond the timed steps, so every timed step of
 # B and C is inside the curriculum (B's cost does not depend on t anyway: it
@@ -148,7 +149,7 @@ class Task:
   model: Any
   params: Any
   extra: Any  # batch_stats (ResNet) or {} (no mutable state)
-  batch: tuple  # (inputs, labels, sigma)
+  batch: tuple  # (inputs, labels, sigma); sigma None: no CBS smoothing
   depths: lerac_jax.Depths
 
 
@@ -157,8 +158,8 @@ def make_task(setting: ModelSetting, cbs: bool = False, seed: int = 0) -> Task:
   rng = np.random.default_rng(seed)
   if setting.name == "mlp":
     model = models.MLP(**setting.kwargs)
-  elif setting.name == "resnet18":
-    model = models.ResNet18(cbs=cbs, **setting.kwargs)
+  elif setting.name == "resnet18":  # the examples' CIFAR ResNet-18
+    model = example_models.ResNet18(**setting.kwargs)
   elif setting.name == "transformer":
     model = models.ScanTransformer(**setting.kwargs)
   else:
@@ -170,24 +171,37 @@ def make_task(setting: ModelSetting, cbs: bool = False, seed: int = 0) -> Task:
   else:
     x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
   y = jnp.asarray(rng.integers(0, 10, (setting.batch,)), jnp.int32)
-  sigma = jnp.asarray(1.0, jnp.float32)
-  args = (x, sigma) if setting.name == "resnet18" else (x,)
-  variables = init_variables(model, args, rng)
-  depths = lerac_jax.depths_from_model(model, *args)
+  # CBS is on when sigma is an array (traced, so it never recompiles) and off
+  # with None, which builds the ResNet without smoothing layers.
+  sigma = jnp.asarray(1.0, jnp.float32) if cbs else None
+  kwargs = dict(train=True, sigma=sigma) if setting.name == "resnet18" else {}
+  variables = init_variables(model, (x,), rng, kwargs)
+  depths = lerac_jax.depths_from_model(model, x, **kwargs)
   params = variables["params"]
   extra = {k: v for k, v in variables.items() if k != "params"}
   return Task(setting, model, params, extra, (x, y, sigma), depths)
 
 
-def init_variables(model, args, rng: np.random.Generator):
+def init_variables(model, args, rng: np.random.Generator,
+                   kwargs: dict | None = None):
   """Variables with the model's shapes, drawn on the host with NumPy.
 
   ``model.init`` compiles (or dispatches op by op) the initializers of every
   layer, which takes 15+ s for ResNet-18 on a busy 2-core CPU; the benchmark
   needs only sane values: kernels and embeddings ~ N(0, 1/fan_in), norm scales
   and running variances 1, biases and running means 0.
+
+  Args:
+    model: the Flax module.
+    args: its positional sample inputs.
+    rng: the NumPy generator the values are drawn from.
+    kwargs: its keyword inputs; ``train=True`` when not given.
+
+  Returns:
+    The variables, as ``model.init`` would shape them.
   """
-  shapes = jax.eval_shape(functools.partial(model.init, train=True),
+  kwargs = dict(train=True) if kwargs is None else kwargs
+  shapes = jax.eval_shape(functools.partial(model.init, **kwargs),
                           jax.random.key(0), *args)
 
   def draw(path, leaf):
@@ -211,8 +225,9 @@ def loss_and_extra(task: Task, params, extra, batch) -> tuple[Any, Any]:
   """Mean cross-entropy of ``batch`` and the updated BatchNorm statistics."""
   x, y, sigma = batch
   if task.setting.name == "resnet18":
-    logits, new_extra = task.model.apply({"params": params, **extra}, x,
-                                         sigma, mutable=list(extra))
+    logits, new_extra = task.model.apply(
+        {"params": params, **extra}, x, train=True, sigma=sigma,
+        mutable=list(extra))
   else:
     logits, new_extra = task.model.apply({"params": params}, x), extra
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -719,6 +734,37 @@ def plot_depth_sweep(rows: list[dict], path: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+def check_torch_groups(setting: ModelSetting, net, groups: list[list]):
+  """Checks that the ResNet twin's param groups are the JAX LeRaC depths.
+
+  The count must equal ``depths_from_model(...).num_depths`` of the Flax
+  model, and, as the twin names its modules as the Flax model does, every
+  parameter must sit in the group of its Flax twin's depth.
+
+  Args:
+    setting: the ``resnet18`` setting (its Flax model gives the depths).
+    net: the torch twin.
+    groups: ``models.torch_layer_groups(net)``.
+
+  Raises:
+    AssertionError: if the groups do not mirror the depths.
+  """
+  depths = make_task(setting).depths
+  assert len(groups) == depths.num_depths, (
+      f"{len(groups)} torch groups, {depths.num_depths} LeRaC depths")
+  from torch import nn as tnn  # pylint: disable=g-import-not-at-top
+  names = {id(p): name for name, p in net.named_parameters()}
+  modules = dict(net.named_modules())
+  for g, params in enumerate(groups):
+    for p in params:
+      prefix, _, leaf = names[id(p)].rpartition(".")
+      if leaf == "weight":
+        norm = isinstance(modules[prefix], tnn.BatchNorm2d)
+        leaf = "scale" if norm else "kernel"
+      path = f"{prefix.replace('.', '/')}/{leaf}"
+      assert depths.depth_of(path) == g, (path, depths.depth_of(path), g)
+
+
 def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0,
                 threads: int = 1) -> dict:
   """Per-layer param groups with ``lr`` set every step vs one group.
@@ -763,6 +809,8 @@ def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0,
   per = copy.deepcopy(base)
   groups = models.torch_layer_groups(per)
   n = len(groups)
+  if setting.name == "resnet18":
+    check_torch_groups(setting, per, groups)
   opts = {"D_one_group": optimizer(one.parameters()),
           "D_per_layer": optimizer([{"params": g} for g in groups])}
   nets = {"D_one_group": one, "D_per_layer": per}

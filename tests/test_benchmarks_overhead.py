@@ -61,7 +61,7 @@ def test_quick_resnet_with_cbs(tmp_path):
   assert r["b_vs_c_max_rel_diff"] < 1e-5
   assert r["variants"]["B"]["extra_state_bytes"] == 4 * (r["num_depths"] + 1)
   assert r["cbs_step_ratio"]["n"] == 2
-  # The CBS model has the extra depthwise convs.
+  # The CBS model has the extra blur ops (examples.cbs.smooth2d).
   hlo = {v: r["variants"][v]["hlo"]["total"] for v in ("A", "A_cbs")}
   assert hlo["A_cbs"] > hlo["A"]
 
