@@ -18,6 +18,7 @@ release = lerac_jax.__version__
 extensions = ['sphinx.ext.autodoc', 'sphinx.ext.napoleon']
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+napoleon_use_ivar = True  # NamedTuple fields are also autodoc members: no duplicates
 autodoc_member_order = 'bysource'
 autodoc_typehints = 'description'
 exclude_patterns = ['_build']
