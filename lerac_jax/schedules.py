@@ -146,11 +146,39 @@ def decay_ratios(
   return jnp.maximum(jnp.asarray(min_scale, jnp.float32), f ** j)
 
 
+def check_ratio_sequence(values: np.ndarray) -> None:
+  """Checks that 1-D initial ratios are in ``[TINY, 1]`` and non-increasing.
+
+  ``TINY`` is float32's smallest normal: a smaller ratio is flushed to 0 and
+  freezes its layer for all of ``k``.
+
+  Args:
+    values: the ratios, input first, as a 1-D float array.
+
+  Raises:
+    ValueError: naming the entries out of range, or the first rise.
+  """
+  bad = [i for i, r in enumerate(values)
+         if not (TINY <= r <= 1.0 and math.isfinite(r))]
+  if bad:
+    raise ValueError(
+        f"initial_ratios must lie in [{TINY:.4g}, 1] (float32's smallest "
+        f"normal is the floor: a smaller ratio is flushed to 0 and freezes its "
+        f"layer); entries {bad} are {values[bad].tolist()}.")
+  rises = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
+  if rises:
+    i = rises[0]
+    raise ValueError(
+        "initial_ratios must be non-increasing with depth (deeper layers "
+        f"start no faster, the paper's Eq. 6); ratio {values[i]:g} at depth "
+        f"{i} is larger than {values[i - 1]:g} at depth {i - 1}.")
+
+
 def explicit_ratios(ratios: Sequence[float], num_depths: int) -> Array:
   """Validates a user-given sequence of initial ratios.
 
   Args:
-    ratios: one ratio per depth, input first; each in (0, 1] and
+    ratios: one ratio per depth, input first; each in ``[TINY, 1]`` and
       non-increasing with depth (the paper's Eq. 6).
     num_depths: the number of depths the sequence must cover.
 
@@ -171,20 +199,7 @@ def explicit_ratios(ratios: Sequence[float], num_depths: int) -> Array:
         f"initial_ratios has {values.size} entries but the depths object has "
         f"{num_depths} depths; give exactly one ratio per depth."
     )
-  bad = [i for i, r in enumerate(values) if not 0.0 < r <= 1.0]
-  if bad:
-    raise ValueError(
-        f"initial_ratios must lie in (0, 1]; entries {bad} are "
-        f"{values[bad].tolist()}."
-    )
-  rises = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
-  if rises:
-    i = rises[0]
-    raise ValueError(
-        "initial_ratios must be non-increasing with depth (deeper layers "
-        f"start no faster, the paper's Eq. 6); ratio {values[i]:g} at depth "
-        f"{i} is larger than {values[i - 1]:g} at depth {i - 1}."
-    )
+  check_ratio_sequence(values)
   return jnp.asarray(values, jnp.float32)
 
 

@@ -27,7 +27,6 @@ error naming the setting instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
 import math
 from typing import Any, Union
@@ -99,20 +98,7 @@ def _ratios_tuple(ratios: Any) -> tuple[float, ...]:
     raise ValueError(
         "initial_ratios must be 'geometric', 'decay' or a 1-D sequence of "
         f"ratios, one per depth; got an array of shape {values.shape}.")
-  bad = [i for i, r in enumerate(values)
-         if not (TINY <= r <= 1.0 and math.isfinite(r))]
-  if bad:
-    raise ValueError(
-        f"initial_ratios must lie in [{TINY:.4g}, 1] (float32's smallest "
-        f"normal is the floor: a smaller ratio is flushed to 0 and freezes its "
-        f"layer); entries {bad} are {values[bad].tolist()}.")
-  rises = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
-  if rises:
-    i = rises[0]
-    raise ValueError(
-        "initial_ratios must be non-increasing with depth (deeper layers "
-        f"start no faster, the paper's Eq. 6); ratio {values[i]:g} at depth "
-        f"{i} is larger than {values[i - 1]:g} at depth {i - 1}.")
+  schedules.check_ratio_sequence(values)
   return tuple(float(r) for r in values)
 
 
