@@ -218,8 +218,10 @@ def torch_layer_groups(model) -> list[list]:
   layer before them, as ``lerac_jax.depths_from_model`` does. A ResNet block's
   ``shortcut_conv`` reads the block input, so it (and its ``shortcut_bn``)
   joins the group of the block's ``conv1``, as it shares its depth in the Flax
-  model. A Transformer encoder layer is split into its attention, first and
-  second linear layers.
+  model. A pre-norm Transformer encoder layer is split as the Flax
+  ``EncoderBlock``'s dataflow depths are: its ``norm1`` joins the layer before
+  it (it normalises that layer's output), then q/k/v (``in_proj``), the
+  attention output with ``norm2``, ``linear1``, ``linear2``: four groups.
 
   Args:
     model: a ``torch.nn.Module``.
@@ -235,14 +237,22 @@ def torch_layer_groups(model) -> list[list]:
   own = list(model.named_parameters(recurse=False))
   if own:  # e.g. the Transformer's pos_embed: with the embedding, at depth 0
     groups.append([p for _, p in own])
+  encoder_layers = [n for n, m in model.named_modules()
+                    if isinstance(m, tnn.TransformerEncoderLayer)]
   for name, module in model.named_modules():
-    if module is model:
+    if module is model or any(name.startswith(f"{n}.") for n in encoder_layers):
+      continue  # an encoder layer's parts are grouped with the layer below
+    if isinstance(module, tnn.TransformerEncoderLayer):
+      attn = module.self_attn
+      last.extend(module.norm1.parameters())
+      groups.extend([
+          [attn.in_proj_weight, attn.in_proj_bias],
+          [*attn.out_proj.parameters(), *module.norm2.parameters()],
+          list(module.linear1.parameters()),
+          list(module.linear2.parameters())])
+      last = groups[-1]
       continue
     params = list(module.parameters(recurse=False))
-    if isinstance(module, tnn.MultiheadAttention):
-      params = list(module.parameters())  # in_proj + out_proj: one layer
-    elif isinstance(module, tnn.modules.linear.NonDynamicallyQuantizableLinear):
-      continue  # the attention's out_proj, already counted with it
     if not params:
       continue
     prefix, _, leaf = name.rpartition(".")

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from benchmarks import models
 from benchmarks import overhead
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +72,17 @@ def test_torch_param_groups():
   r = overhead.bench_torch(overhead.QUICK["mlp"], pairs=2)
   assert r["num_groups"] == overhead.QUICK["mlp"].kwargs["num_layers"]
   assert r["step_ratio"]["n"] == 2 and r["step_ratio"]["median"] > 0
+
+
+@pytest.mark.parametrize("name", ["transformer", "resnet18"])
+def test_torch_groups_are_the_jax_depths(name):
+  pytest.importorskip("torch")
+  setting = overhead.QUICK[name]
+  net = models.torch_models()[name](**setting.kwargs)
+  groups = models.torch_layer_groups(net)
+  overhead.check_torch_groups(setting, net, groups)  # raises if they differ
+  if name == "transformer":  # embed, 4 per pre-norm block, head
+    assert len(groups) == 2 + 4 * setting.kwargs["num_layers"]
 
 
 def test_depth_sweep_smoke(tmp_path):
