@@ -533,11 +533,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict[str, Any]:
   args = parse_args(argv)
   prefix = os.path.splitext(args.out)[0]
-  if args.report:
-    data = study_io.load_results(args.out)
-  else:
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    data = run_study(args)
+  data = study_io.load_or_run(args.out, args.report, lambda: run_study(args))
   print(report(data, prefix))
   return data
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,3 +48,21 @@ def save_results(path: str, data: dict[str, Any]) -> None:
   with open(tmp, "w") as f:
     json.dump(data, f, indent=1)
   os.replace(tmp, path)
+
+
+def load_or_run(path: str, report_only: bool,
+                run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+  """The study at ``path``: loaded as it is (``--report``), or run/resumed.
+
+  Args:
+    path: the study JSON.
+    report_only: only load it, run nothing.
+    run: runs (or resumes) the study, writing ``path``; returns its data.
+
+  Returns:
+    The study's data.
+  """
+  if report_only:
+    return load_results(path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  return run()
