@@ -82,3 +82,31 @@ def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
     return
   data = study_io.load_results(study.DEFAULT_OUT)
   assert block == study.report(data, str(tmp_path / "report"))
+
+
+def verdict_phrase(result):
+  """How the READMEs quote a primary contrast's decisive figures."""
+  text = (f"{result['mean_diff']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, "
+          f"{result['ci_high']:+.2f}], ")
+  if result["decision"].startswith("equivalent"):
+    return text + ("TOST (±0.5 points) Holm p = "
+                   + study.stats.format_p(result["tost_p_holm"]))
+  return text + "Holm p = " + study.stats.format_p(result["t_p_holm"])
+
+
+def test_readme_verdicts_quote_the_committed_results():
+  if not os.path.exists(study.DEFAULT_OUT):
+    pytest.skip("no committed results yet")
+  data = study_io.load_results(study.DEFAULT_OUT)
+  runs = {(r["arm"], r["seed"]): r for r in data["runs"].values()}
+  seeds = study.complete_seeds(runs, study.ARMS)
+  assert len(seeds) == 8  # the study is complete
+  results = study.family(runs, study.PRIMARY, seeds)
+  assert [r["decision"] for r in results] == [
+      "better", "equivalent within ±0.5 points"]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for page in ("README.md", "docs/benchmarks.md", "benchmarks/README.md"):
+    with open(os.path.join(root, page)) as f:
+      text = " ".join(f.read().split())
+    for r in results:
+      assert verdict_phrase(r) in text, (page, verdict_phrase(r))
