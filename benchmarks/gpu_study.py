@@ -189,11 +189,20 @@ def epoch_order(seeds: list[int], epoch: int, num_examples: int,
 
 def run_arm(arm: str, args: argparse.Namespace,
             data: input_pipeline.Dataset, record: dict[str, Any],
-            save) -> None:
-  """Trains one arm, all seeds at once; ``record`` is updated every epoch."""
+            save, compiled_init: dict[str, Any]) -> None:
+  """Trains one arm, all seeds at once; ``record`` is updated every epoch.
+
+  ``compiled_init`` carries the first arm's jitted ``model.init`` to the
+  others: every arm trains the same model, and on CPU compiling its
+  initialisers is most of a small run's set-up time.
+  """
   spe = input_pipeline.steps_per_epoch(len(data.train[0]), args.batch_size)
   config = make_config(arm, args, spe)
   setup = train.create_setup(config, config.regime, data)
+  if compiled_init.get("model") == setup.model:  # same class and fields
+    setup.init_fn = compiled_init["init_fn"]
+  else:
+    compiled_init.update(model=setup.model, init_fn=setup.init_fn)
   states = stack_seeds([train.create_train_state(setup, s)
                         for s in args.seed_list])
   run_epoch = make_run_epoch(setup)
@@ -339,12 +348,13 @@ def main(argv=None) -> dict[str, Any]:
 
   dataset = load_data(args)
   print(f"{dataset.summary()}; devices {data['meta']['devices']}", flush=True)
+  compiled_init: dict[str, Any] = {}
   for arm in args.arms:
     if data["arms"].get(arm, {}).get("done"):
       print(f"{arm}: done, kept", flush=True)
       continue
     data["arms"][arm] = {}  # an unfinished arm starts again
-    run_arm(arm, args, dataset, data["arms"][arm], save)
+    run_arm(arm, args, dataset, data["arms"][arm], save, compiled_init)
   save()
   for arm, s in data["summary"].items():
     diffs = "; ".join(
