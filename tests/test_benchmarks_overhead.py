@@ -120,8 +120,20 @@ def test_readme_tables_match_committed_results():
     pytest.skip("no committed results yet")
   with open(os.path.join(ROOT, "benchmarks", "README.md")) as f:
     readme = f.read()
+  with open(os.path.join(ROOT, "docs", "benchmarks.md")) as f:
+    summary_page = f.read()
   for path in files:
     with open(path) as f:
       data = json.load(f)
     assert overhead.render(data) in readme, os.path.basename(path)
+    assert overhead.render_summary(data) in summary_page, os.path.basename(path)
     assert f"`{data['meta']['command']}`" in readme
+
+
+def test_depth_sweep_tables_match_committed_results():
+  path = os.path.join(RESULTS, "depth_sweep_cpu.json")
+  with open(path) as f:
+    table = overhead.render_depth_sweep(json.load(f)["depth_sweep"])
+  for page in ("benchmarks/README.md", "docs/benchmarks.md"):
+    with open(os.path.join(ROOT, page)) as f:
+      assert table in f.read(), page

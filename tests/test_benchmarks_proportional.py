@@ -110,3 +110,8 @@ def test_readme_verdicts_quote_the_committed_results():
       text = " ".join(f.read().split())
     for r in results:
       assert verdict_phrase(r) in text, (page, verdict_phrase(r))
+  with open(os.path.join(root, "docs", "benchmarks.md")) as f:
+    summary_page = f.read()
+  for arm in study.ARMS:  # the arm table: mean ± std over the seeds
+    acc = np.array([100 * runs[arm, s]["test_accuracy"] for s in seeds])
+    assert f"{acc.mean():.2f} ± {np.std(acc, ddof=1):.2f} |" in summary_page, arm
