@@ -240,8 +240,9 @@ def torch_layer_groups(model) -> list[list]:
   encoder_layers = [n for n, m in model.named_modules()
                     if isinstance(m, tnn.TransformerEncoderLayer)]
   for name, module in model.named_modules():
-    if module is model or any(name.startswith(f"{n}.") for n in encoder_layers):
-      continue  # an encoder layer's parts are grouped with the layer below
+    inside_encoder_layer = any(name.startswith(f"{n}.") for n in encoder_layers)
+    if module is model or inside_encoder_layer:
+      continue  # an encoder layer's parts are grouped when it is visited
     if isinstance(module, tnn.TransformerEncoderLayer):
       attn = module.self_attn
       last.extend(module.norm1.parameters())

@@ -741,8 +741,9 @@ def check_torch_groups(setting: ModelSetting, net, groups: list[list]):
   """Checks that a torch twin's param groups are the JAX LeRaC depths.
 
   Every parameter must be in exactly one group, and the count must equal
-  ``depths_from_model(...).num_depths`` of the Flax model. The ResNet twin names its modules as the Flax model does, so there
-  every parameter must also sit in the group of its Flax twin's depth.
+  ``depths_from_model(...).num_depths`` of the Flax model. The ResNet twin
+  names its modules as the Flax model does, so there every parameter must
+  also sit in the group of its Flax twin's depth.
 
   Args:
     setting: the model setting (its Flax model gives the depths).

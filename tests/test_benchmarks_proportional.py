@@ -86,8 +86,8 @@ def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
 
 def verdict_phrase(result):
   """How the READMEs quote a primary contrast's decisive figures."""
-  text = (f"{result['mean_diff']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, "
-          f"{result['ci_high']:+.2f}], ")
+  text = (f"{result['mean_diff']:+.2f} points, 95% CI "
+          f"[{result['ci_low']:+.2f}, {result['ci_high']:+.2f}], ")
   if result["decision"].startswith("equivalent"):
     return text + ("TOST (±0.5 points) Holm p = "
                    + study.stats.format_p(result["tost_p_holm"]))
@@ -114,4 +114,5 @@ def test_readme_verdicts_quote_the_committed_results():
     summary_page = f.read()
   for arm in study.ARMS:  # the arm table: mean ± std over the seeds
     acc = np.array([100 * runs[arm, s]["test_accuracy"] for s in seeds])
-    assert f"{acc.mean():.2f} ± {np.std(acc, ddof=1):.2f} |" in summary_page, arm
+    cell = f"{acc.mean():.2f} ± {np.std(acc, ddof=1):.2f} |"
+    assert cell in summary_page, arm
