@@ -1,38 +1,64 @@
-"""Float32 updates are bit-identical to the recorded trajectories.
+"""Float32 updates match the recorded trajectories, across x86 CPUs.
 
-The digests were recorded with the library before the settings object, the
-chunked depth picker and the float32 multiply of low-precision updates; a
-change that moves any float32 update by one bit fails here. Regenerate them
-with ``python tests/numerics_golden.py`` only for a deliberate change.
+XLA compiles the CPU kernels for the instruction set it finds (AVX2 or
+AVX-512), and transcendental functions differ between them in the last bits.
+Measured on one AVX-512 machine, with and without
+``XLA_FLAGS=--xla_cpu_max_isa=AVX2``: five schedules gave identical bits and
+the ``log`` schedule differed by at most 150 ulps (relative 1.6e-5), because
+its multiplier ``log1p``/``exp`` chain amplifies the last bit. So the
+reference is compared with a relative tolerance of 1e-4 (about 840 ulps),
+six times the difference measured between the two instruction sets and far
+below any change of a schedule (a 1% change of one multiplier fails).
+
+Bit-identity is promised only within one machine: the same trajectory,
+compiled twice in one process, is bit-identical.
+
+Regenerate the reference with ``python tests/numerics_golden.py`` only for a
+deliberate change.
 """
 
+import numpy as np
 import pytest
 
 from tests import numerics_golden
 
-DIGESTS = {
-    ('exponential-geometric', False): '40959caf7b2b0c99',
-    ('exponential-geometric', True): '6c5562ced52e8138',
-    ('linear-decay', False): '54b69bc8cc9bfb80',
-    ('linear-decay', True): 'bf775c12624d200d',
-    ('log-explicit', False): '6fd5345c8e28b750',
-    ('log-explicit', True): '586e39190cd5776b',
-    ('cosine', False): 'c3c1f99d0624e362',
-    ('cosine', True): '9d1685a7d72eca52',
-    ('staircase', False): '884dbaa33b7b5d39',
-    ('staircase', True): 'fd672cd62f22c99e',
-    ('staircase-events', False): '4dfefabe8c13359f',
-    ('staircase-events', True): 'ffb4fbbd4fd9f590',
-}
+RTOL = 1e-4
+ATOL = 1e-12  # updates of the deepest depths are ~1e-9; this only guards 0
 
 
-def test_default_settings_bit_identical():
-  name = "exponential-geometric"
-  assert numerics_golden.digest(name) == DIGESTS[(name, False)]
+@pytest.fixture(scope="module")
+def reference():
+  with np.load(numerics_golden.REFERENCE) as data:
+    return dict(data)
+
+
+def check(name, inject, reference):
+  got = numerics_golden.trajectory(name, inject)
+  want = reference[numerics_golden.key(name, inject)]
+  np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_default_settings_match_reference(reference):
+  check("exponential-geometric", False, reference)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, inject", [
-    key for key in DIGESTS if key != ("exponential-geometric", False)])
-def test_every_schedule_bit_identical(name, inject):
-  assert numerics_golden.digest(name, inject) == DIGESTS[(name, inject)]
+    (name, inject) for name in numerics_golden.CASES for inject in (False, True)
+    if (name, inject) != ("exponential-geometric", False)])
+def test_every_schedule_matches_reference(name, inject, reference):
+  check(name, inject, reference)
+
+
+def test_bit_identical_within_one_machine():
+  first = numerics_golden.trajectory("log-explicit")
+  second = numerics_golden.trajectory("log-explicit")
+  np.testing.assert_array_equal(first, second)
+
+
+def test_tolerance_catches_a_one_percent_change(reference):
+  want = reference[numerics_golden.key("exponential-geometric", False)]
+  moved = want.copy()
+  moved[10, 5] *= 1.01
+  with pytest.raises(AssertionError):
+    np.testing.assert_allclose(moved, want, rtol=RTOL, atol=ATOL)
