@@ -717,7 +717,7 @@ def plot_depth_sweep(rows: list[dict], path: str) -> None:
               label={"A": "A: adam", "B": "B: lerac(adam)"}[v])
   left.set(xscale="log", yscale="log", xlabel="depths (one leaf each)",
            ylabel="compile time (s)", title="Compile time")
-  left.legend()
+  left.legend(loc="upper left")
   for key, label in (("compile_ratio", "compile"), ("step_ratio", "step")):
     med = [r[key]["median"] for r in rows]
     err = [[m - r[key]["q25"] for m, r in zip(med, rows)],
@@ -726,9 +726,11 @@ def plot_depth_sweep(rows: list[dict], path: str) -> None:
   right.axhline(1.5, color="gray", ls=":", label="1.5x target (compile)")
   right.set(xscale="log", xlabel="depths (one leaf each)", ylabel="B / A",
             title="B / A (median, IQR)")
-  right.legend()
+  # Below the axes: inside, the legend covers the 10-100 depth points.
+  right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3,
+               frameon=False)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
   plt.close(fig)
 
 
