@@ -142,8 +142,8 @@ def decay_ratios(
   f, s = concrete_or_none(decay_factor), concrete_or_none(min_scale)
   if f is not None and s is not None:  # float64 on the host, then rounded
     return jnp.asarray(np.maximum(s, f**j), jnp.float32)
-  f = jnp.asarray(decay_factor, jnp.float32)
-  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), f ** j)
+  factor = jnp.asarray(decay_factor, jnp.float32)
+  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), factor ** j)
 
 
 def check_ratio_sequence(values: np.ndarray) -> None:
@@ -433,8 +433,8 @@ def staircase(
     ``train/resnet_train.py:update_lr``.
   """
   check_curriculum_steps(curriculum_steps)
-  c = concrete_or_none(factor)
-  if c is not None and not (c > 1.0 and math.isfinite(c)):
+  c_host = concrete_or_none(factor)
+  if c_host is not None and not (c_host > 1.0 and math.isfinite(c_host)):
     raise ValueError(
         f"staircase factor c must be finite and > 1; got {factor!r}.")
   if steps_per_event is not None:

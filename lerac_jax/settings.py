@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Union
+from typing import Any, Sequence, Union
 import warnings
 
 import jax
@@ -48,7 +48,7 @@ DEFAULT_MIN_SCALE = 1e-6
 DEFAULT_DECAY_FACTOR = 0.1
 DEFAULT_STAIRCASE_FACTOR = 10.0
 
-Setting = Union[int, float, jax.Array]
+Setting = Union[int, float, jax.Array, np.ndarray]
 
 
 def _is_traced(value: Any) -> bool:
@@ -163,7 +163,7 @@ class Curriculum:
   curriculum_steps: Setting
   schedule: str = "exponential"
   min_scale: Setting | None = None
-  initial_ratios: str | tuple[float, ...] = "geometric"
+  initial_ratios: str | Sequence[float] = "geometric"  # stored as a tuple
   decay_factor: Setting | None = None
   steps_per_event: Setting | None = None
   staircase_factor: Setting | None = None

@@ -37,7 +37,8 @@ class LeracState(NamedTuple):
       multipliers until the next update overwrites them.
   """
 
-  count: jax.Array  # shape=(), dtype=jnp.int32
+  # The field shadows tuple.count, as in optax's states.
+  count: jax.Array  # type: ignore[assignment]  # shape=(), int32
   scales: jax.Array | None = None  # shape=(num_depths,), dtype=jnp.float32
 
 
@@ -76,7 +77,7 @@ def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
   if not used:
     return {}
   size = multipliers.shape[0]
-  picked = {}
+  picked: dict[int, jax.Array] = {}
   for block in sorted({d // PICK_CHUNK for d in used}):
     lo, hi = block * PICK_CHUNK, min(size, (block + 1) * PICK_CHUNK)
     segment = multipliers if (lo, hi) == (0, size) else multipliers[lo:hi]
@@ -264,7 +265,7 @@ def scale_by_lerac(
   if not callable(depths):
     depths = depth_lib.as_depths(depths)
     curriculum.check_num_depths(depths.num_depths)
-  seen = []  # a callable spec's first result, to check every later one
+  seen: list[Any] = []  # a callable spec's first result, to check every later one
 
   def resolve(tree, where):
     if not callable(depths):

@@ -280,6 +280,7 @@ def _cond(eqn, vals, ctx) -> list[_Val]:
     got = _walk(branch.jaxpr, operands, ctx)
     outs = got if outs is None else [_join(a, b, ctx)
                                      for a, b in zip(outs, got)]
+  assert outs is not None  # a cond has at least one branch
   if index.level is not None:  # the choice depends on data
     outs = [_Val(_lmax(o.level, index.level), o.params)
             if o.level is not None else o for o in outs]
@@ -597,6 +598,7 @@ def propagate(traced: Traced, *, stack_axis: int = 0) -> Propagation:
   contraction = set()
   for event in ctx.events:
     level = _concrete(event.level)
+    assert level is not None  # an event is a parameter meeting data
     for pid in event.params:
       if isinstance(pid, int):
         i, table, key = pid, leaf_levels, pid

@@ -121,10 +121,11 @@ def describe(
   resolved = types.as_depths(depths, params)
   modules = _modules_by_depth(resolved)
   if curriculum is None:
-    header = ("depth", "modules")
-    body = [(str(d), ", ".join(modules[d])) for d in sorted(modules)]
-    width = max(len(r[0]) for r in [header] + body)
-    lines = [f"{r[0]:>{width}}  {r[1]}".rstrip() for r in [header] + body]
+    header: tuple[str, ...] = ("depth", "modules")
+    body: list[tuple[str, ...]] = [
+        (str(d), ", ".join(modules[d])) for d in sorted(modules)]
+    w = max(len(r[0]) for r in [header] + body)
+    lines = [f"{r[0]:>{w}}  {r[1]}".rstrip() for r in [header] + body]
     lines.append(f"{resolved.num_depths} depths, {len(resolved.table)} "
                  "entries; pass the curriculum settings for the ratios.")
   else:

@@ -127,9 +127,9 @@ def _blocks(raw: Mapping[str, Raw], contraction: set[str],
   others: dict[tuple, list[int]] = {}
   for name, value in raw.items():
     for unit, level in units(name, value):
-      table = kernels if name in contraction else others
-      table.setdefault(unit, []).append(level)
-  key: dict[tuple, float] = {u: min(ls) for u, ls in kernels.items()}
+      bucket = kernels if name in contraction else others
+      bucket.setdefault(unit, []).append(level)
+  key: dict[tuple, int] = {u: min(ls) for u, ls in kernels.items()}
   # A unit with elementwise parameters only (a final norm in a block of its
   # own) joins the unit whose contraction produced the level it touches.
   producer: dict[int, tuple] = {}

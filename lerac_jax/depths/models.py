@@ -103,7 +103,7 @@ def _kind(model) -> str:
     import flax.linen as nn  # pylint: disable=g-import-not-at-top
     from flax import nnx  # pylint: disable=g-import-not-at-top
   except ImportError:  # pragma: no cover
-    nn = nnx = None
+    nn = nnx = None  # type: ignore[assignment]
   if nnx is not None and isinstance(model, nnx.Module):
     return "nnx"
   if nn is not None and isinstance(model, nn.Module):
@@ -111,7 +111,7 @@ def _kind(model) -> str:
   try:
     import equinox as eqx  # pylint: disable=g-import-not-at-top
   except ImportError:  # pragma: no cover
-    eqx = None
+    eqx = None  # type: ignore[assignment]
   if eqx is not None and isinstance(model, eqx.Module):
     return "equinox"
   raise TypeError(

@@ -240,13 +240,13 @@ def lookup(table: Mapping[str, DepthValue], path: str):
 
 def dense_ranks(table: Mapping[str, Any]) -> Depths:
   """Re-numbers ordered raw depth values as dense ranks (only order matters)."""
-  values = set()
+  values: set[Any] = set()
   for v in table.values():
     values.update(_values_of(v))
   if not values:
     raise ValueError("The depths object is empty: no parameter has a depth.")
   rank = {v: i for i, v in enumerate(sorted(values))}
-  out = {}
+  out: dict[str, DepthValue] = {}
   for k, v in table.items():
     if isinstance(v, Stacked):
       out[k] = Stacked(tuple(rank[d] for d in v.depths), v.axis)
