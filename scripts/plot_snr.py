@@ -3,18 +3,22 @@
 For each model (the example models and a plain deep MLP, ReLU and tanh) and
 each seed, the model is initialised with that seed, a probe batch of real
 training inputs is drawn with it, and ``lerac_jax.measure_snr`` gives one SNR
-per depth. The figure shows the SNR in dB against depth, one line per seed,
-and the log-linear fit over all seeds; the table gives the fitted slope in dB
-per depth (mean and spread of the per-seed fits) and whether the SNR falls.
+per depth. The figure puts every model on one scale: left, the seed-mean SNR
+in dB relative to depth 0 against depth; right, the fitted slope in dB per
+depth (mean and spread of the per-seed fits). The table gives the slope, the
+fit and whether the SNR falls. The per-seed profiles go to a JSON file, so
+``--replot`` redraws the figure without measuring again.
 
 Models with BatchNorm are measured in training mode (batch statistics), the
 mode they are trained in.
 
 Usage: python scripts/plot_snr.py [--out docs/snr.png] [--table docs/snr.md]
-  [--seeds 3] [--probe 256] [--models small_cnn,narrow_resnet,...]
+  [--data docs/snr.json] [--seeds 3] [--probe 256]
+  [--models small_cnn,narrow_resnet,...] [--replot]
 """
 
 import argparse
+import json
 import time
 
 import jax
@@ -109,6 +113,53 @@ def fit_db(profiles_db):
   return np.polyfit(depth, np.concatenate(profiles_db), 1)
 
 
+def plot(results, path):
+  """Draws every model's SNR profile and slope on shared scales.
+
+  Args:
+    results: model name -> (probe dataset, per-seed SNR profiles in dB).
+    path: the PNG to write.
+  """
+  names = list(results)
+  # Steepest fall first, so the slope panel reads top to bottom.
+  slopes = {n: [np.polyfit(np.arange(len(d)), d, 1)[0]
+                for d in results[n][1]] for n in names}
+  names.sort(key=lambda n: np.mean(slopes[n]))
+  colors = {n: f"C{i}" for i, n in enumerate(names)}
+  fig, (left, right) = plt.subplots(
+      1, 2, figsize=(9, 3.6), gridspec_kw=dict(width_ratios=(1.25, 1)))
+  for name in names:
+    dbs = results[name][1]
+    mean = np.mean(dbs, axis=0)
+    depth = np.arange(len(mean))
+    left.plot(depth, mean - mean[0], "o-", ms=3, lw=1.4, color=colors[name],
+              label=TITLES[name])
+  left.axhline(0, color="gray", lw=0.8)
+  left.set(xlabel="depth", ylabel="SNR relative to depth 0 (dB)")
+  left.set_title("SNR against depth (mean of seeds)", fontsize=10)
+  left.grid(alpha=0.3)
+  y = np.arange(len(names))
+  right.barh(y, [np.mean(slopes[n]) for n in names],
+             xerr=[np.std(slopes[n]) for n in names], capsize=3,
+             color=[colors[n] for n in names])
+  right.set_yticks(y, [f"{TITLES[n]}\n({results[n][0]})" for n in names],
+                   fontsize=8)
+  right.invert_yaxis()
+  right.axvline(0, color="gray", lw=0.8)
+  for i, n in enumerate(names):  # the value beside each bar
+    right.text(0.03, i, f"{np.mean(slopes[n]):+.2f}", va="center",
+               fontsize=8)
+  right.set_xlim(right=0.4)
+  right.set_xlabel("slope (dB per depth)")
+  right.set_title("Fitted slope (mean ± std of seeds)", fontsize=10)
+  right.grid(axis="x", alpha=0.3)
+  fig.suptitle("SNR of each depth's activations at initialisation "
+               "(input noise at 0.1 std)", fontsize=11)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--out", default="docs/snr.png")
@@ -116,7 +167,19 @@ def main():
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--probe", type=int, default=256)
   parser.add_argument("--models", default=",".join(MODELS))
+  parser.add_argument("--data", default="docs/snr.json",
+                      help="the per-seed profiles (written; read by --replot)")
+  parser.add_argument("--replot", action="store_true",
+                      help="redraw --out from --data without measuring")
   args = parser.parse_args()
+
+  if args.replot:
+    with open(args.data) as f:
+      saved = json.load(f)["profiles_db"]
+    plot({n: (d["dataset"], [np.asarray(p) for p in d["seeds"]])
+          for n, d in saved.items()}, args.out)
+    print(f"wrote {args.out} from {args.data}")
+    return
 
   names = args.models.split(",")
   cache = {}
@@ -165,31 +228,13 @@ def main():
     f.write(header + body + note)
   print(header + body + note)
 
-  cols = min(4, len(names))
-  nrows = -(-len(names) // cols)
-  fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows),
-                           squeeze=False)
-  for ax, name in zip(axes.flat, names):
-    dataset, dbs = results[name]
-    depth = np.arange(len(dbs[0]))
-    for s, d in enumerate(dbs):
-      ax.plot(depth, d, "o-", ms=3, lw=1, alpha=0.6, color=f"C{s}",
-              label=f"seed {s}")
-    slope, intercept = fit_db(dbs)
-    ax.plot(depth, intercept + slope * depth, "k--", lw=1.2,
-            label=f"fit {slope:+.2f} dB/depth")
-    ax.set_title(f"{TITLES[name]} ({dataset})", fontsize=10)
-    ax.set_xlabel("depth")
-    ax.set_ylabel("SNR (dB)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-  for ax in list(axes.flat)[len(names):]:
-    ax.axis("off")
-  fig.suptitle("SNR of each depth's activations at initialisation "
-               "(input noise at 0.1 std)", fontsize=11)
-  fig.tight_layout()
-  fig.savefig(args.out, dpi=120)
-  print(f"wrote {args.out} and {args.table}")
+  with open(args.data, "w") as f:
+    json.dump(dict(seeds=args.seeds, probe=args.probe, profiles_db={
+        n: dict(dataset=d, seeds=[np.round(p, 4).tolist() for p in dbs])
+        for n, (d, dbs) in results.items()}), f, indent=1)
+    f.write("\n")
+  plot(results, args.out)
+  print(f"wrote {args.out}, {args.table} and {args.data}")
 
 
 if __name__ == "__main__":
