@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import study_io
+from examples import config_check
 from examples import input_pipeline
 from examples import stats
 from examples import train
@@ -128,6 +129,7 @@ def make_config(arm: str, args: argparse.Namespace,
   for key, value in ARMS[arm][1].items():
     config.lerac[key] = value
   config.regime = ARMS[arm][0]
+  config_check.validate(config)
   return config
 
 
@@ -326,10 +328,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--blocks_per_stage", type=int, default=2,
                  help="basic blocks per stage (2: ResNet-18)")
   args = p.parse_args(argv)
-  if args.tiny:
-    args.seeds, args.epochs, args.width, args.blocks_per_stage = 2, 2, 4, 1
-    args.max_train_examples, args.max_eval_examples = 128, 128
-    args.batch_size, args.eval_batch_size = 32, 128
+  if args.tiny:  # smaller defaults; an option given explicitly still wins
+    p.set_defaults(seeds=2, epochs=2, width=4, blocks_per_stage=1,
+                   max_train_examples=128, max_eval_examples=128,
+                   batch_size=32, eval_batch_size=128)
+    args = p.parse_args(argv)
   unknown = set(args.arms) - set(ARMS)
   if unknown:
     p.error(f"unknown arms {sorted(unknown)}; choose from {list(ARMS)}")

@@ -48,13 +48,20 @@ def test_regime_parsing():
       train.Regime.parse(r) for r in regimes.REGIMES]
 
 
-@pytest.mark.parametrize('module', ['examples.main', 'examples.compare'])
-def test_help_exits_0_and_lists_the_config_fields(module):
+@pytest.mark.parametrize('module,own,ignored', [
+    ('examples.main', ('--config.regime=', '--config.seed='),
+     ('--config.regimes=', '--config.seeds=')),
+    ('examples.compare', ('--config.regimes=', '--config.seeds='),
+     ('--config.regime=', '--config.seed=')),
+])
+def test_help_exits_0_and_lists_the_config_fields(module, own, ignored):
   proc = run_module(module, '--help', timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  for field in ('--config.lerac.min_scale=1e-06', '--config.regimes=',
-                '--config.max_train_examples=0', '--config='):
+  for field in ('--config.lerac.min_scale=1e-06',
+                '--config.max_train_examples=0', '--config=') + own:
     assert field in proc.stdout, field
+  for field in ignored:  # the other program's fields
+    assert field not in proc.stdout, field
   proc = run_module(module, '--config=examples/configs/char_lm.py', '--help',
                     timeout=120)
   assert "--config.dataset='pydoc_text'" in proc.stdout
