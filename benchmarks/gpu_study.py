@@ -346,13 +346,14 @@ def main(argv=None) -> dict[str, Any]:
   args = parse_args(argv)
   settings = {k: v for k, v in vars(args).items()
               if k not in ("out", "seed_list", "model_kwargs")}
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  study_io.acquire(args.out)  # a second writer is refused; held to the end
   data = {"meta": {}, "arms": {}}
   if os.path.exists(args.out):
-    data = study_io.load_results(args.out)
+    data = study_io.load_results(args.out, ("meta", "arms"))
     if data["meta"].get("settings") != settings:
       raise SystemExit(f"{args.out} holds a study with other settings "
                        f"({data['meta'].get('settings')}); use another --out.")
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   data["meta"].update({
       "settings": settings, "command": " ".join(sys.argv),
       "devices": [str(d) for d in jax.devices()],
