@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples import cbs
+from examples import config_check
 from benchmarks import study_io
 from examples import plots
 from examples import stats
@@ -114,6 +115,7 @@ def make_config(run: dict[str, Any], args: argparse.Namespace):
   config.cbs.decay = cbs.decay_to_reach(args.cbs_final_sigma, args.epochs,
                                         config.cbs.sigma, 1)
   config.regime = run["regime"]
+  config_check.validate(config)
   return config
 
 
@@ -200,6 +202,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
   data["meta"].setdefault("command", " ".join(sys.argv))
   plan = study_plan(args)
   todo = [r for r in plan if run_key(r) not in data["runs"]]
+  for run in todo:  # every run's config is validated before any training
+    make_config(run, args)
   print(f"{len(plan)} runs in the study, {len(plan) - len(todo)} done, "
         f"{len(todo)} to go -> {args.out}", flush=True)
   datasets, setups = {}, {}
@@ -521,12 +525,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "and run again when a setting only they use has changed "
                  "(recorded in the JSON's meta.reruns)")
   args = p.parse_args(argv)
-  if args.quick:
-    args.dataset, args.models, args.optimizers = "digits", ["small_cnn"], [
-        "sgd"]
-    args.regimes, args.seeds, args.epochs = ["conventional", "lerac"], 2, 1
-    args.sweep_k, args.sweep_min_scale = [1.0], [1e-2]
-    args.batch_size, args.max_validation_examples = 64, 0
+  if args.quick:  # smaller defaults; an option given explicitly still wins
+    p.set_defaults(dataset="digits", models=["small_cnn"], optimizers=["sgd"],
+                   regimes=["conventional", "lerac"], seeds=2, epochs=1,
+                   sweep_k=[1.0], sweep_min_scale=[1e-2], batch_size=64,
+                   max_validation_examples=0)
+    args = p.parse_args(argv)
+  if args.max_runs < 0 or args.seeds < 1:
+    p.error(f"--max_runs {args.max_runs} --seeds {args.seeds}: --max_runs "
+            "must be >= 0 (0: all runs) and --seeds >= 1")
   return args
 
 

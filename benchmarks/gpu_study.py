@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import study_io
+from examples import config_check
 from examples import input_pipeline
 from examples import stats
 from examples import train
@@ -128,6 +129,7 @@ def make_config(arm: str, args: argparse.Namespace,
   for key, value in ARMS[arm][1].items():
     config.lerac[key] = value
   config.regime = ARMS[arm][0]
+  config_check.validate(config)
   return config
 
 
@@ -326,10 +328,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--blocks_per_stage", type=int, default=2,
                  help="basic blocks per stage (2: ResNet-18)")
   args = p.parse_args(argv)
-  if args.tiny:
-    args.seeds, args.epochs, args.width, args.blocks_per_stage = 2, 2, 4, 1
-    args.max_train_examples, args.max_eval_examples = 128, 128
-    args.batch_size, args.eval_batch_size = 32, 128
+  if args.tiny:  # smaller defaults; an option given explicitly still wins
+    p.set_defaults(seeds=2, epochs=2, width=4, blocks_per_stage=1,
+                   max_train_examples=128, max_eval_examples=128,
+                   batch_size=32, eval_batch_size=128)
+    args = p.parse_args(argv)
   unknown = set(args.arms) - set(ARMS)
   if unknown:
     p.error(f"unknown arms {sorted(unknown)}; choose from {list(ARMS)}")
@@ -343,13 +346,14 @@ def main(argv=None) -> dict[str, Any]:
   args = parse_args(argv)
   settings = {k: v for k, v in vars(args).items()
               if k not in ("out", "seed_list", "model_kwargs")}
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  study_io.acquire(args.out)  # a second writer is refused; held to the end
   data = {"meta": {}, "arms": {}}
   if os.path.exists(args.out):
-    data = study_io.load_results(args.out)
+    data = study_io.load_results(args.out, ("meta", "arms"))
     if data["meta"].get("settings") != settings:
       raise SystemExit(f"{args.out} holds a study with other settings "
                        f"({data['meta'].get('settings')}); use another --out.")
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   data["meta"].update({
       "settings": settings, "command": " ".join(sys.argv),
       "devices": [str(d) for d in jax.devices()],

@@ -60,6 +60,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 import lerac_jax  # pylint: disable=g-import-not-at-top
 from lerac_jax import depths as depth_lib  # pylint: disable=g-import-not-at-top
 from benchmarks import models  # pylint: disable=g-import-not-at-top
+from benchmarks import study_io  # pylint: disable=g-import-not-at-top
 from examples import models as example_models  # pylint: disable=g-import-not-at-top
 
 # Curriculum settings: k is far beyond the timed steps, so every timed step of
@@ -1045,8 +1046,8 @@ def parse_args(argv=None):
 def main(argv=None) -> dict | None:
   args = parse_args(argv)
   if args.render:
-    with open(args.render) as f:
-      print(render(json.load(f)), end="")
+    print(render(study_io.load_results(args.render, ("meta", "models"),
+                                       missing_ok=False)), end="")
     return None
   if args.depth_sweep:
     return main_depth_sweep(args)

@@ -115,6 +115,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import study_io
+from examples import config_check
 from examples import input_pipeline
 from examples import plots
 from examples import stats
@@ -163,6 +164,7 @@ def make_config(arm: str, args: argparse.Namespace):
     config.num_epochs = 3
     config.step_decay_epochs = (1, 2)
     config.k_epochs = 0.5
+  config_check.validate(config)
   return config
 
 
@@ -529,6 +531,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--max_runs", type=int, default=0,
                  help="stop after this many new runs (0: all)")
   args = p.parse_args(argv)
+  if args.max_runs < 0:
+    p.error(f"--max_runs {args.max_runs}: must be >= 0 (0: all runs)")
   # Fixed by the preregistration, not options.
   args.arms = list(ARMS)
   args.seeds = 2 if args.quick else 8

@@ -8,11 +8,12 @@ r"""LeRaC vs conventional vs warm-up vs CBS: regimes x seeds, in one command.
         --config.lerac.min_scale=1e-4 --config.seeds=0,1,2,3,4
 
 Any config field can be overridden with ``--config.<field>=<value>``, as in
-``examples.main``; ``--help`` lists them all. Trains every regime with every
-seed (same initial weights and batch order per seed), prints a table (mean ±
-std of the test metric, difference from ``conventional``, paired t-test,
-Wilcoxon and McNemar p-values) and writes to ``--out`` (default
-``runs/compare-<timestamp>``):
+``examples.main``; ``--help`` lists those this program reads. The config is
+validated before any work (``examples/config_check.py``). Trains every regime
+with every seed (same initial weights and batch order per seed), prints a
+table (mean ± std of the test metric, difference from ``conventional``,
+paired t-test, Wilcoxon and McNemar p-values) and writes to ``--out``
+(default ``runs/compare-<timestamp>``):
 
 * ``results.json``, ``results.md``, ``config.json``, ``depths.txt``;
 * ``lr_curves.png``: per-depth learning rates read back from the optimizer
@@ -24,7 +25,9 @@ Wilcoxon and McNemar p-values) and writes to ``--out`` (default
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import math
 import os
 import sys
 import time
@@ -46,6 +49,9 @@ flags.DEFINE_string('out', None,
 
 
 def _jsonable(x):
+  """JSON-ready, strict: NaN (a test not run, e.g. too few seeds) is null."""
+  if isinstance(x, (float, np.floating)) and math.isnan(x):
+    return None
   if isinstance(x, dict):
     return {str(k): _jsonable(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
@@ -69,6 +75,7 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 def write_markdown(path: str, table: str, config, dataset, setup_info,
                    wall: float, baseline: str) -> None:
+  from examples import stats  # pylint: disable=g-import-not-at-top
   lines = [
       '# LeRaC comparison', '',
       f'- data: {dataset.summary()}',
@@ -87,7 +94,9 @@ def write_markdown(path: str, table: str, config, dataset, setup_info,
       'Final epoch: the model after the last epoch. Best-val epoch: the '
       'epoch with the best validation metric (model selection never looks '
       'at test). Paired t and Wilcoxon tests pair runs by seed (same initial '
-      'weights, same batch order); Holm and BH adjust the table\'s t-tests '
+      'weights, same batch order) and need at least '
+      f"{stats.MIN_PAIRS['t']} and {stats.MIN_PAIRS['wilcoxon']} seeds "
+      '(fewer: n/a, no inference); Holm and BH adjust the table\'s t-tests '
       'as one family. McNemar: exact test on per-example test predictions '
       f'(final epoch) against {baseline} with the same seed, descriptive (it '
       'tests one pair of trained networks, not the variation across seeds); '
@@ -115,11 +124,13 @@ def run(config: ml_collections.ConfigDict, out: str | None = None,
     The results (JSON-ready).
   """
   import lerac_jax  # pylint: disable=g-import-not-at-top
+  from examples import config_check  # pylint: disable=g-import-not-at-top
   from examples import plots  # pylint: disable=g-import-not-at-top
   from examples import regimes as regimes_lib  # pylint: disable=g-import-not-at-top
   from examples import stats  # pylint: disable=g-import-not-at-top
   from examples import train  # pylint: disable=g-import-not-at-top
 
+  config_check.validate(config, 'compare')  # before any work
   if progress is None:
     progress = train.show_progress_bar()
   out = out or os.path.join(
@@ -138,6 +149,8 @@ def run(config: ml_collections.ConfigDict, out: str | None = None,
   num_runs = len(regimes) * len(config.seeds)
   for regime in regimes:
     setup = train.create_setup(config, regime, dataset)
+    if regime is regimes[0]:
+      config_check.check_run_length(config, setup.steps_per_epoch)
     if regime.lerac and not os.path.exists(os.path.join(out, 'depths.txt')):
       with open(os.path.join(out, 'depths.txt'), 'w') as f:
         f.write(lerac_jax.describe(
@@ -189,14 +202,18 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.quiet_jax_logging()
+  cli.route_config_warnings()
+  from examples import config_check  # pylint: disable=g-import-not-at-top
   from examples import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     run(cli.CONFIG.value, FLAGS.out, argv=sys.argv)
-  except input_pipeline.DataNotFoundError as e:
-    # A missing dataset is a usage problem, not a crash: no traceback.
+  except (config_check.ConfigError, input_pipeline.DataNotFoundError,
+          input_pipeline.DataFileError) as e:
+    # A bad config, a missing or damaged dataset: usage, not a crash.
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=functools.partial(cli.parse_flags,
+                                               program='compare'))

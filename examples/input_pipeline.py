@@ -6,9 +6,11 @@ Sources, all read without network access unless ``download=True``:
 
 * ``digits``: scikit-learn's 1797 real 8x8 handwritten digits (the default;
   ships inside the scikit-learn wheel).
-* ``fashion_mnist``: real Fashion-MNIST from local IDX ``.gz`` files, looked
-  up in ``data_dir``, then ``$FASHION_MNIST_DIR``, then
-  ``/usr/share/datasets/fashion-mnist`` (Debian ``dataset-fashion-mnist``).
+* ``fashion_mnist``: real Fashion-MNIST from local IDX ``.gz`` files, read
+  from ``data_dir`` when one is given (and nowhere else), otherwise looked up
+  in ``$FASHION_MNIST_DIR``, then ``/usr/share/datasets/fashion-mnist``
+  (Debian ``dataset-fashion-mnist``). Each file must match its IDX header,
+  and images and labels must agree in count.
 * ``pydoc_text``: the English help text shipped with CPython
   (``pydoc_data.topics``), for a character-level language model.
 * any other name: a TFDS dataset prepared in ``data_dir``. Data prepared as
@@ -25,8 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -43,6 +47,28 @@ SPLIT_SEED = 0
 
 class DataNotFoundError(FileNotFoundError):
   """Raised when a dataset is not available locally."""
+
+
+class DataFileError(ValueError):
+  """Raised when a data file is damaged or does not match its partner."""
+
+
+def take_first(split: tuple[np.ndarray, np.ndarray], n: int | None,
+               name: str = 'max_train_examples'
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """The first ``n`` examples of a split (None or 0: all of them).
+
+  Example:
+    >>> x = np.arange(5)
+    >>> take_first((x, x), 2)[0].tolist(), len(take_first((x, x), 0)[0])
+    ([0, 1], 5)
+  """
+  if n is None or n == 0:
+    return split
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    raise ValueError(f'{name}={n!r}: must be an integer >= 0 (0: all), '
+                     f'e.g. {name}=5000')
+  return split[0][:n], split[1][:n]
 
 
 @dataclasses.dataclass
@@ -140,8 +166,7 @@ def load_digits(validation_fraction: float = 0.1,
   y = d.target.astype(np.int32)
   rest, test = split_validation(x, y, test_fraction, seed=SPLIT_SEED + 1)
   train, val = split_validation(*rest, validation_fraction)
-  if max_train_examples:
-    train = (train[0][:max_train_examples], train[1][:max_train_examples])
+  train = take_first(train, max_train_examples)
   return Dataset('digits', 'classification', train, val, test, 10)
 
 
@@ -149,23 +174,80 @@ def load_digits(validation_fraction: float = 0.1,
 
 
 def read_idx(path: str) -> np.ndarray:
-  """Reads a (gzipped) IDX file of unsigned bytes into a numpy array."""
+  """Reads a (gzipped) IDX file of unsigned bytes into a numpy array.
+
+  The data must fill the shape its header gives, exactly.
+
+  Raises:
+    DataFileError: naming the file: not an unsigned-byte IDX file, a
+      damaged or truncated gzip stream, or data that is shorter or longer
+      than the header says.
+  """
   opener = gzip.open if path.endswith('.gz') else open
-  with opener(path, 'rb') as f:
-    data = f.read()
-  if data[:2] != b'\x00\x00' or data[2] != 0x08:
-    raise ValueError(f'{path} is not an unsigned-byte IDX file.')
+  try:
+    with opener(path, 'rb') as f:
+      data = f.read()
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise DataFileError(
+        f'{path} is damaged ({type(e).__name__}: {e}); a truncated or '
+        'interrupted download? Download it again.') from None
+  if len(data) < 4 or data[:2] != b'\x00\x00' or data[2] != 0x08:
+    raise DataFileError(f'{path} is not an unsigned-byte IDX file (its first '
+                        f'bytes are {data[:4]!r}, not 00 00 08 <ndim>).')
   ndim = data[3]
-  dims = struct.unpack('>' + 'I' * ndim, data[4:4 + 4 * ndim])
-  return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+  offset = 4 + 4 * ndim
+  if len(data) < offset:
+    raise DataFileError(f'{path}: the IDX header is cut short ({len(data)} '
+                        f'bytes for a {ndim}-dimensional header).')
+  dims = struct.unpack('>' + 'I' * ndim, data[4:offset])
+  if len(data) - offset != math.prod(dims):
+    raise DataFileError(
+        f'{path}: the header gives shape {dims} ({math.prod(dims)} bytes of '
+        f'data) but the file holds {len(data) - offset}; it is truncated or '
+        'not the file its name says. Download it again.')
+  return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
+
+
+def read_idx_pair(images_path: str, labels_path: str,
+                  num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+  """Images (N, H, W) and labels (N,) from two IDX files that belong together.
+
+  Raises:
+    DataFileError: naming the files: either is damaged (see
+      :func:`read_idx`), has the wrong number of dimensions, labels outside
+      ``[0, num_classes)``, or the two disagree in count (e.g. test images
+      copied over the train images: each image would get another's label).
+  """
+  images, labels = read_idx(images_path), read_idx(labels_path)
+  if images.ndim != 3:
+    raise DataFileError(f'{images_path}: expected images of shape (N, H, W); '
+                        f'its header gives {images.shape}.')
+  if labels.ndim != 1:
+    raise DataFileError(f'{labels_path}: expected labels of shape (N,); its '
+                        f'header gives {labels.shape}.')
+  if len(images) != len(labels):
+    raise DataFileError(
+        f'{images_path} holds {len(images)} images but {labels_path} holds '
+        f'{len(labels)} labels; they must be the files of one split (was one '
+        'copied over from another split?). Download them again.')
+  if len(labels) and labels.max() >= num_classes:
+    raise DataFileError(f'{labels_path}: label {labels.max()} is outside '
+                        f'[0, {num_classes}); not a label file of this '
+                        'dataset.')
+  return images, labels
 
 
 def fashion_mnist_dirs(data_dir: str | None = None) -> list[str]:
-  """Directories searched for Fashion-MNIST, in order."""
-  dirs = []
+  """Directories searched for Fashion-MNIST, in order.
+
+  A given ``data_dir`` is the only place looked in (with its
+  ``fashion-mnist`` and ``fashion_mnist`` subfolders): a mistyped or
+  incomplete folder fails instead of silently reading another copy.
+  """
   if data_dir:
-    dirs += [data_dir, os.path.join(data_dir, 'fashion-mnist'),
-             os.path.join(data_dir, 'fashion_mnist')]
+    return [data_dir, os.path.join(data_dir, 'fashion-mnist'),
+            os.path.join(data_dir, 'fashion_mnist')]
+  dirs = []
   if os.environ.get(FASHION_MNIST_ENV):
     dirs.append(os.environ[FASHION_MNIST_ENV])
   dirs.append(FASHION_MNIST_SYSTEM_DIR)
@@ -176,23 +258,38 @@ def find_fashion_mnist(data_dir: str | None = None) -> str:
   """The first directory that holds all four Fashion-MNIST IDX files.
 
   Args:
-    data_dir: searched first (also its ``fashion-mnist`` subfolder).
+    data_dir: the folder to read (also its ``fashion-mnist`` subfolder); when
+      given, no other place is searched.
 
   Returns:
     The directory.
 
   Raises:
-    DataNotFoundError: listing every directory searched and how to get the
-      files.
+    DataNotFoundError: listing every directory searched, the files missing
+      in each, and how to get them.
   """
   names = [n for pair in FASHION_MNIST_FILES.values() for n in pair]
   searched = fashion_mnist_dirs(data_dir)
+  missing = {}
   for d in searched:
-    if all(os.path.exists(os.path.join(d, n)) for n in names):
+    missing[d] = [n for n in names if not os.path.exists(os.path.join(d, n))]
+    if not missing[d]:
       return d
+
+  def where(d):
+    if not os.path.isdir(d):
+      return f'{d} (no such folder)'
+    if len(missing[d]) == len(names):
+      return f'{d} (none of them)'
+    return f'{d} (missing {", ".join(missing[d])})'
+
   raise DataNotFoundError(
       'Fashion-MNIST IDX files (' + ', '.join(names) + ') not found. Looked '
-      'in:\n  ' + '\n  '.join(searched) + '\nTo get them: on Debian/Ubuntu '
+      'in:\n  ' + '\n  '.join(map(where, searched))
+      + ('\nOnly the given data_dir is searched: check its spelling and that '
+         'it holds all four files, or leave data_dir empty to use '
+         f'${FASHION_MNIST_ENV} or {FASHION_MNIST_SYSTEM_DIR}.'
+         if data_dir else '') + '\nTo get them: on Debian/Ubuntu '
       '`apt-get install dataset-fashion-mnist` (installs them into '
       f'{FASHION_MNIST_SYSTEM_DIR}), or download the four files from '
       'https://github.com/zalandoresearch/fashion-mnist (data/fashion) into a '
@@ -216,12 +313,14 @@ def load_fashion_mnist(data_dir: str | None = None,
   d = find_fashion_mnist(data_dir)
   splits = {}
   for split, (images, labels) in FASHION_MNIST_FILES.items():
-    x = _normalise_images(read_idx(os.path.join(d, images)), 255.0)
-    y = read_idx(os.path.join(d, labels)).astype(np.int32)
-    splits[split] = (x, y)
+    x, y = read_idx_pair(os.path.join(d, images), os.path.join(d, labels))
+    splits[split] = (_normalise_images(x, 255.0), y.astype(np.int32))
+  if np.array_equal(splits['train'][0], splits['test'][0]):
+    raise DataFileError(
+        f'{d}: the train and test images are the same images; one file was '
+        'copied over the other. Download them again.')
   train, val = split_validation(*splits['train'], validation_fraction)
-  if max_train_examples:
-    train = (train[0][:max_train_examples], train[1][:max_train_examples])
+  train = take_first(train, max_train_examples)
   return Dataset('fashion_mnist', 'classification', train, val,
                  splits['test'], 10)
 
@@ -269,8 +368,7 @@ def load_pydoc_text(seq_len: int = 64, validation_fraction: float = 0.05,
     return x, y
 
   train, val, test = (windows(p) for p in parts)
-  if max_train_examples:
-    train = (train[0][:max_train_examples], train[1][:max_train_examples])
+  train = take_first(train, max_train_examples)
   return Dataset('pydoc_text', 'lm', train, val, test, len(vocab), vocab)
 
 
@@ -477,6 +575,16 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int,
     [4, 4, 2]
   """
   n = len(x)
+  if isinstance(batch_size, bool) or not isinstance(
+      batch_size, (int, np.integer)) or batch_size < 1:
+    raise ValueError(f'batch_size={batch_size!r}: must be an integer >= 1, '
+                     'e.g. 64')
+  if n == 0:
+    raise ValueError('no examples to batch: the split is empty (was '
+                     'max_train_examples or the validation split set to '
+                     'leave none?)')
+  if len(y) != n:
+    raise ValueError(f'{n} inputs but {len(y)} targets')
   order = rng.permutation(n) if rng is not None else np.arange(n)
   stop = n - n % batch_size if drop_remainder else n
   if stop == 0:  # fewer examples than one batch: keep the partial batch
@@ -487,11 +595,22 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int,
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-  """Training steps per epoch (partial batches dropped, at least one)."""
+  """Training steps per epoch (partial batches dropped, at least one).
+
+  Raises:
+    ValueError: ``batch_size`` < 1, or no examples (the training loop
+      would wait forever for a step).
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size={batch_size!r}: must be an integer >= 1, '
+                     'e.g. 64')
+  if num_examples < 1:
+    raise ValueError('the training split is empty (max_train_examples, or '
+                     'the dataset, leaves no examples)')
   return max(1, num_examples // batch_size)
 
 
 __all__: Sequence[str] = (
-    'Dataset', 'DataNotFoundError', 'batches', 'choose_tfds_reader', 'load',
+    'Dataset', 'DataFileError', 'DataNotFoundError', 'batches', 'choose_tfds_reader', 'load',
     'load_digits', 'load_fashion_mnist', 'load_pydoc_text', 'load_tfds',
     'split_validation', 'steps_per_epoch')

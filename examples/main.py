@@ -6,13 +6,17 @@ r"""Trains one config under one regime and seed (flax/examples style).
         --config=examples/configs/default.py --config.regime=lerac
 
 Any field can be overridden with ``--config.<field>=<value>``; ``--help``
-lists them all. Writes ``steps.jsonl``, ``eval.jsonl``, TensorBoard events
-and ``result.json`` to ``--workdir``. To compare regimes over seeds use
+lists those this program reads. The config is validated before any work
+(``examples/config_check.py``): a bad value stops with a message naming the
+field, its valid range and an example, and exit status 2. Writes
+``steps.jsonl``, ``eval.jsonl``, TensorBoard events and ``result.json`` to
+``--workdir``. To compare regimes over seeds use
 ``python -m examples.compare``.
 """
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -28,9 +32,20 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   cli.quiet_jax_logging()
-  from examples import train  # pylint: disable=g-import-not-at-top
   config = cli.CONFIG.value
-  result = train.train_and_evaluate(config, FLAGS.workdir)
+  cli.check_config(config, 'main')
+  from examples import config_check  # pylint: disable=g-import-not-at-top
+  from examples import input_pipeline  # pylint: disable=g-import-not-at-top
+  from examples import train  # pylint: disable=g-import-not-at-top
+  try:
+    setup = train.create_setup(config, config.regime)
+  except (input_pipeline.DataNotFoundError,
+          input_pipeline.DataFileError) as e:
+    # A missing or damaged dataset is a usage problem: no traceback.
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  config_check.check_run_length(config, setup.steps_per_epoch)
+  result = train.train_and_evaluate(config, FLAGS.workdir, setup)
   metric = result['metric']
   print(f"{result['regime']} seed {result['seed']}: test {metric} "
         f"{result['final']['test']:.4f} after {result['epochs']} epochs "

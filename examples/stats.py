@@ -4,9 +4,16 @@
 
 * Across seeds (paired by seed: same initial weights and batch order): the
   paired t-test (``scipy.stats.ttest_rel``) and the Wilcoxon signed-rank
-  test (``scipy.stats.wilcoxon``) on the per-seed test metric. With 3 seeds
-  the smallest possible two-sided Wilcoxon p is 0.25: treat it as a sanity
-  check, not as evidence.
+  test (``scipy.stats.wilcoxon``) on the per-seed test metric. Each needs a
+  minimum number of seeds (:data:`MIN_PAIRS`); below it no p-value is
+  computed and the table says why:
+
+  - paired t: 3 seeds. With 2 the statistic has one degree of freedom (a
+    Cauchy null), and the p-value only says how alike the two differences
+    happened to be (2 seeds can give p = 4e-5).
+  - Wilcoxon (exact): 6 seeds. With n seeds the smallest two-sided p is
+    2 / 2**n: 0.5 for 2, 0.25 for 3, 0.0625 for 5; from 6 (0.031) on it can
+    fall below 0.05.
 * Per example, for the same seed: McNemar's exact test
   (``statsmodels.stats.contingency_tables.mcnemar(exact=True)``) on the test
   predictions of a regime and of ``conventional``, as the LeRaC paper did.
@@ -27,6 +34,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+# The fewest paired seeds each test is run on (see the module docstring).
+MIN_PAIRS = {'t': 3, 'wilcoxon': 6}
 
 
 def mcnemar_table(correct_a: np.ndarray, correct_b: np.ndarray) -> np.ndarray:
@@ -72,30 +82,36 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
 def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
   """Paired t-test and Wilcoxon signed-rank test of a vs b (paired by seed).
 
-  Returns NaN p-values where a test is undefined (fewer than 2 pairs, or all
-  differences zero).
+  Returns NaN p-values where a test is undefined (all differences zero) or
+  has fewer pairs than :data:`MIN_PAIRS` asks for it; ``n_pairs`` says how
+  many there were.
 
   Example:
     >>> r = paired_tests([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     >>> math.isnan(r['t_pvalue']), r['mean_diff']
     (True, 0.0)
+    >>> r = paired_tests([0.91, 0.93], [0.90, 0.92])  # 2 seeds: no test
+    >>> math.isnan(r['t_pvalue']), math.isnan(r['wilcoxon_pvalue'])
+    (True, True)
   """
   from scipy import stats as sps  # pylint: disable=g-import-not-at-top
   a = np.asarray(a, float)
   b = np.asarray(b, float)
   d = a - b
   out = {'mean_diff': float(np.mean(d)) if len(d) else math.nan,
-         't_pvalue': math.nan, 'wilcoxon_pvalue': math.nan}
-  if len(d) < 2 or np.allclose(d, 0):
+         't_pvalue': math.nan, 'wilcoxon_pvalue': math.nan,
+         'n_pairs': len(d)}
+  if np.allclose(d, 0):
     return out
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')
-    if np.std(d) > 0:
+    if len(d) >= MIN_PAIRS['t'] and np.std(d) > 0:
       out['t_pvalue'] = float(sps.ttest_rel(a, b).pvalue)
-    try:
-      out['wilcoxon_pvalue'] = float(sps.wilcoxon(a, b).pvalue)
-    except ValueError:
-      pass
+    if len(d) >= MIN_PAIRS['wilcoxon']:
+      try:
+        out['wilcoxon_pvalue'] = float(sps.wilcoxon(a, b).pvalue)
+      except ValueError:
+        pass
   return out
 
 
@@ -195,6 +211,21 @@ def format_p(p: float) -> str:
   return f'{p:.2g}' if p >= 1e-3 else f'{p:.1e}'
 
 
+def format_test_p(result: dict[str, Any], key: str, test: str) -> str:
+  """A p-value cell, saying when too few seeds kept the test from running.
+
+  Example:
+    >>> format_test_p({'wilcoxon_pvalue': math.nan, 'n_pairs': 3},
+    ...               'wilcoxon_pvalue', 'wilcoxon')
+    'n/a (3 seeds < 6)'
+  """
+  p = result.get(key, math.nan)
+  n = result.get('n_pairs')
+  if (p is None or math.isnan(p)) and n is not None and n < MIN_PAIRS[test]:
+    return f'n/a ({n} seeds < {MIN_PAIRS[test]})'
+  return format_p(p)
+
+
 def metric_label(metric: str, higher_is_better: bool,
                  percent: bool = False) -> str:
   """A metric's name with the direction that is better.
@@ -252,10 +283,10 @@ def format_table(rows: Sequence[dict[str, Any]],
     else:
       mc = r.get('mcnemar', {})
       cells += [f"{f.get('mean_diff', math.nan) * scale:+.{digits}f}",
-                format_p(f.get('t_pvalue', math.nan)),
-                format_p(f.get('t_pvalue_holm', math.nan)),
-                format_p(f.get('t_pvalue_bh', math.nan)),
-                format_p(f.get('wilcoxon_pvalue', math.nan)),
+                format_test_p(f, 't_pvalue', 't'),
+                format_test_p(f, 't_pvalue_holm', 't'),
+                format_test_p(f, 't_pvalue_bh', 't'),
+                format_test_p(f, 'wilcoxon_pvalue', 'wilcoxon'),
                 (f"{mc['seeds_below_05']} of {len(mc['per_seed'])}"
                  if mc.get('per_seed') else 'n/a')]
     cells.append(

@@ -2,15 +2,15 @@
 # Licensed under the Apache License, Version 2.0.
 """Tests of examples/input_pipeline.py: local data, TFDS paths, errors."""
 
-import gzip
 import os
-import struct
 import sys
 
 import numpy as np
 import pytest
 
 from examples import input_pipeline as ip
+from tests.idx_helpers import fake_fashion_dir
+from tests.idx_helpers import write_idx
 
 tfds = pytest.importorskip('tensorflow_datasets')
 
@@ -45,33 +45,15 @@ def test_batches_cover_each_example_once_per_epoch():
 # ---------------------------------------------------------- fashion_mnist
 
 
-def _write_idx(path, array):
-  header = struct.pack('>BBBB', 0, 0, 8, array.ndim)
-  header += struct.pack('>' + 'I' * array.ndim, *array.shape)
-  with gzip.open(path, 'wb') as f:
-    f.write(header + array.astype(np.uint8).tobytes())
-
-
-def _fake_fashion_dir(root, n_train=30, n_test=10):
-  rng = np.random.default_rng(0)
-  os.makedirs(root, exist_ok=True)
-  for split, n in (('train', n_train), ('test', n_test)):
-    images, labels = ip.FASHION_MNIST_FILES[split]
-    _write_idx(os.path.join(root, images),
-               rng.integers(0, 256, (n, 28, 28)))
-    _write_idx(os.path.join(root, labels), np.arange(n) % 10)
-  return root
-
-
 def test_read_idx_round_trip(tmp_path):
   a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-  _write_idx(str(tmp_path / 'a.gz'), a)
+  write_idx(str(tmp_path / 'a.gz'), a)
   np.testing.assert_array_equal(ip.read_idx(str(tmp_path / 'a.gz')), a)
 
 
 def test_fashion_mnist_from_data_dir(tmp_path, monkeypatch):
   monkeypatch.delenv(ip.FASHION_MNIST_ENV, raising=False)
-  d = _fake_fashion_dir(str(tmp_path / 'fm'))
+  d = fake_fashion_dir(str(tmp_path / 'fm'))
   ds = ip.load('fashion_mnist', data_dir=d, validation_fraction=0.1)
   assert ds.input_shape == (28, 28, 1)
   assert (len(ds.train[0]), len(ds.validation[0]), len(ds.test[0])) == (
@@ -79,18 +61,18 @@ def test_fashion_mnist_from_data_dir(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_from_env_var(tmp_path, monkeypatch):
-  d = _fake_fashion_dir(str(tmp_path / 'env'))
+  d = fake_fashion_dir(str(tmp_path / 'env'))
   monkeypatch.setenv(ip.FASHION_MNIST_ENV, d)
-  assert ip.find_fashion_mnist(str(tmp_path / 'nothing')) == d
+  assert ip.find_fashion_mnist() == d
 
 
 def test_fashion_mnist_missing_lists_where_it_looked(tmp_path, monkeypatch):
   monkeypatch.setenv(ip.FASHION_MNIST_ENV, str(tmp_path / 'env_dir'))
   monkeypatch.setattr(ip, 'FASHION_MNIST_SYSTEM_DIR', str(tmp_path / 'sys'))
   with pytest.raises(ip.DataNotFoundError) as e:
-    ip.load_fashion_mnist(str(tmp_path / 'given'))
+    ip.load_fashion_mnist()
   msg = str(e.value)
-  for where in ('given', 'env_dir', 'sys'):
+  for where in ('env_dir', 'sys'):
     assert str(tmp_path / where) in msg
   assert 'apt-get install dataset-fashion-mnist' in msg
   assert '--data_dir' in msg and ip.FASHION_MNIST_ENV in msg

@@ -51,13 +51,42 @@ def test_paired_tests_by_hand():
   from scipy import stats as sps
   assert r['t_pvalue'] == pytest.approx(2 * sps.t.sf(t, df=2))
   assert r['mean_diff'] == pytest.approx(0.02)
-  # All three differences positive: exact Wilcoxon two-sided p = 2/8.
-  assert r['wilcoxon_pvalue'] == pytest.approx(0.25)
+  # 3 seeds: too few for Wilcoxon (its smallest p would be 2/8 = 0.25).
+  assert math.isnan(r['wilcoxon_pvalue']) and r['n_pairs'] == 3
+  # Six differences, all positive: exact Wilcoxon two-sided p = 2/64.
+  r = stats.paired_tests([0.90, 0.92, 0.95, 0.91, 0.93, 0.96],
+                         [0.89, 0.905, 0.92, 0.9, 0.905, 0.92])
+  assert r['wilcoxon_pvalue'] == pytest.approx(2 / 64)
 
 
 def test_paired_tests_degenerate():
   r = stats.paired_tests([1.0], [0.5])
   assert math.isnan(r['t_pvalue']) and math.isnan(r['wilcoxon_pvalue'])
+
+
+def test_two_seeds_print_no_inference():
+  # Two nearly equal differences gave a paired-t p of 3.6e-05 next to a
+  # Wilcoxon p of 0.5; below each test's minimum no p-value is printed.
+  runs = [_run('conventional', 0, 0.900, [1]), _run('conventional', 1, 0.950,
+                                                     [1]),
+          _run('lerac', 0, 0.91000, [1]), _run('lerac', 1, 0.96001, [1])]
+  rows = stats.summarise(runs)
+  assert math.isnan(rows[1]['final']['t_pvalue'])
+  assert math.isnan(rows[1]['final']['wilcoxon_pvalue'])
+  table = stats.format_table(rows)
+  assert table.count('n/a (2 seeds < 3)') == 3  # t, Holm, BH
+  assert 'n/a (2 seeds < 6)' in table
+  assert 'e-05' not in table
+
+
+@pytest.mark.parametrize('seeds,shown', [(2, ()), (3, ('t',)),
+                                         (6, ('t', 'wilcoxon'))])
+def test_each_test_runs_from_its_minimum(seeds, shown):
+  rng = np.random.default_rng(0)
+  a = rng.normal(0.9, 0.01, seeds)
+  r = stats.paired_tests(a + 0.01 + rng.normal(0, 1e-3, seeds), a)
+  for test, key in (('t', 't_pvalue'), ('wilcoxon', 'wilcoxon_pvalue')):
+    assert math.isnan(r[key]) == (test not in shown)
 
 
 def _run(regime, seed, acc, correct):

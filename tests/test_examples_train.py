@@ -48,13 +48,20 @@ def test_regime_parsing():
       train.Regime.parse(r) for r in regimes.REGIMES]
 
 
-@pytest.mark.parametrize('module', ['examples.main', 'examples.compare'])
-def test_help_exits_0_and_lists_the_config_fields(module):
+@pytest.mark.parametrize('module,own,ignored', [
+    ('examples.main', ('--config.regime=', '--config.seed='),
+     ('--config.regimes=', '--config.seeds=')),
+    ('examples.compare', ('--config.regimes=', '--config.seeds='),
+     ('--config.regime=', '--config.seed=')),
+])
+def test_help_exits_0_and_lists_the_config_fields(module, own, ignored):
   proc = run_module(module, '--help', timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  for field in ('--config.lerac.min_scale=1e-06', '--config.regimes=',
-                '--config.max_train_examples=0', '--config='):
+  for field in ('--config.lerac.min_scale=1e-06',
+                '--config.max_train_examples=0', '--config=') + own:
     assert field in proc.stdout, field
+  for field in ignored:  # the other program's fields
+    assert field not in proc.stdout, field
   proc = run_module(module, '--config=examples/configs/char_lm.py', '--help',
                     timeout=120)
   assert "--config.dataset='pydoc_text'" in proc.stdout
@@ -242,10 +249,14 @@ def test_main_trains_one_config(tmp_path):
   workdir = str(tmp_path / 'one')
   proc = run_module(
       'examples.main', f'--workdir={workdir}',
-      '--config.num_epochs=1', '--config.num_train_steps=3',
-      '--config.regime=warmup', '--config.tensorboard=False')
+      '--config.num_epochs=1', '--config.k_epochs=1',
+      '--config.num_train_steps=3', '--config.regime=warmup',
+      '--config.tensorboard=False')
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert 'warmup seed 0: test accuracy' in proc.stdout
+  # 3 steps end the run inside the 1-epoch warm-up: said, not refused.
+  assert ('warning: config.num_train_steps=3 stops the run before the '
+          'curriculum ends') in proc.stderr
   assert "backend 'tpu'" not in proc.stderr
   with open(os.path.join(workdir, 'result.json')) as f:
     result = json.load(f)
@@ -258,6 +269,7 @@ def test_compare_command_line_overrides_and_plain_progress(tmp_path):
   out = str(tmp_path / 'cli')
   proc = run_module(
       'examples.compare', f'--out={out}', '--config.num_epochs=1',
+      '--config.k_epochs=0.5',
       '--config.num_train_steps=2', '--config.seeds=0,3',
       '--config.regimes=conventional,lerac/linear',
       '--config.lerac.min_scale=1e-3', '--config.max_train_examples=200',
