@@ -26,6 +26,7 @@ it compiling each primitive once; a second call takes about 1 s.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,11 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lerac_jax.depths import dataflow
+from lerac_jax.depths import primitives
 from lerac_jax.depths import types
 
 PyTree = Any
 
-_LOOPS = frozenset({"scan", "while", "cond"})
 _NO_CURRICULUM_RATIO = 0.8  # a fall of less than ~1 dB over all depths
 
 
@@ -51,26 +52,15 @@ _NO_CURRICULUM_RATIO = 0.8  # a fall of less than ~1 dB over all depths
 
 def _call_jaxpr(eqn):
   """The inner closed jaxpr of a call-like equation (jit, custom_jvp, ...)."""
-  if eqn.primitive.name in _LOOPS:
-    return None
-  for key in dataflow._CALL_PARAMS:  # pylint: disable=protected-access
-    sub = eqn.params.get(key)
-    if isinstance(sub, jex.ClosedJaxpr):
-      return sub
-    if isinstance(sub, jex.Jaxpr):
-      return jex.ClosedJaxpr(sub, ())
+  s = primitives.structure(eqn)
+  if isinstance(s, primitives.Call) and s.inlinable:
+    return jex.ClosedJaxpr(s.jaxpr, s.consts)
   return None
 
 
-def _bind(eqn, values):
-  """Applies one equation's primitive to values, as ``eval_jaxpr`` does."""
-  params = eqn.primitive.get_bind_params(eqn.params)
-  subfuns = ()
-  if isinstance(params, tuple):  # older JAX: (subfuns, params)
-    subfuns, params = params
-  with eqn.ctx.manager:
-    out = eqn.primitive.bind(*subfuns, *values, **params)
-  return list(out) if eqn.primitive.multiple_results else [out]
+def _is_loop(eqn) -> bool:
+  return isinstance(primitives.structure(eqn), (
+      primitives.Loop, primitives.WhileLoop, primitives.Branches))
 
 
 def _inline_eval(jaxpr, consts, *args):
@@ -84,7 +74,7 @@ def _inline_eval(jaxpr, consts, *args):
     if sub is not None:
       outs = _inline_eval(sub.jaxpr, sub.consts, *ins)
     else:
-      outs = _bind(eqn, ins)
+      outs = primitives.bind(eqn, ins)
     env.update(zip(eqn.outvars, outs))
   return [read(v) for v in jaxpr.outvars]
 
@@ -132,7 +122,7 @@ def _sites(traced, prop, depths) -> dict[int, int]:
       continue
     if not met:
       continue
-    if prop.eqn_raises[i] and eqn.primitive.name in _LOOPS:
+    if prop.eqn_raises[i] and _is_loop(eqn):
       raise NotImplementedError(
           f"measure_snr cannot see the per-layer activations inside the "
           f"{eqn.primitive.name!r} primitive (a scanned or looped stack of "
@@ -203,7 +193,7 @@ def _perturb(x, key, noise_scale):
   return (x.astype(jnp.float32) + noise).astype(x.dtype)
 
 
-@jax.jit(static_argnums=(2, 3))
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def _stats(clean, noisy, axis, units):
   """Summed over units: variance over the batch, and mean squared change."""
   batch = clean.shape[axis] // units
@@ -343,7 +333,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   for i, eqn in enumerate(jaxpr.eqns):
     ins_c = [read(clean, v) for v in eqn.invars]
     ins_n = [read(noisy, v) for v in eqn.invars]
-    outs_c = _bind(eqn, ins_c)
+    outs_c = primitives.bind(eqn, ins_c)
     has_data = any(level is not None for level in prop.eqn_levels[i])
     if not any(a is not b for a, b in zip(ins_c, ins_n)):
       outs_n = list(outs_c)
@@ -354,7 +344,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
             if jnp.issubdtype(o.dtype, jnp.floating) else o
             for k, o in enumerate(outs_c)]
     else:
-      outs_n = _bind(eqn, ins_n)
+      outs_n = primitives.bind(eqn, ins_n)
     if i in sites:
       j = sites[i]
       for k, (c, z) in enumerate(zip(outs_c, outs_n)):
