@@ -181,6 +181,14 @@ def _is_array(x) -> bool:
   return isinstance(x, (jax.Array, np.ndarray))
 
 
+def _is_key(x) -> bool:
+  """A typed PRNG key, or a raw one (uint32 of shape (2,))."""
+  dtype = getattr(x, "dtype", None)
+  if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    return True
+  return np.shape(x) == (2,) and dtype == np.uint32
+
+
 # ---------------------------------------------------------------------------
 # The streamed evaluation: clean and noisy passes in lockstep.
 # ---------------------------------------------------------------------------
@@ -275,6 +283,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   Raises:
     NotImplementedError: for a loop primitive that contains contractions, or
       parameters with per-slice depths.
+    TypeError: if a PRNG key is among the array arguments (the batch).
     ValueError: if a measured activation has no batch axis, or the probe
       batch has fewer than two examples.
 
@@ -298,10 +307,20 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   data = [x for x in jax.tree_util.tree_leaves(args) if _is_array(x)]
   if not data:
     raise ValueError("measure_snr needs the probe batch as array arguments.")
+  keys = [i for i, x in enumerate(data) if _is_key(x)]
+  if keys:
+    raise TypeError(
+        f"Array argument {keys[0]} after params is a PRNG key, but every "
+        "array argument of measure_snr is the probe batch (batch first). "
+        "measure_snr's own key is key=; a key that fn needs goes into a "
+        "closure: measure_snr(lambda p, x: fn(p, rng, x), params, x, "
+        "key=jax.random.key(0)).")
   batch = data[0].shape[0] if np.ndim(data[0]) else 0
   if batch < 2:
     raise ValueError(
-        f"The probe batch needs at least two examples; got {batch}.")
+        f"The probe batch needs at least two examples along the leading "
+        f"axis of every array argument; the first one has shape "
+        f"{tuple(np.shape(data[0]))}, so {batch} example(s).")
   if depths is None:
     depths = dataflow.depths_from_fn(fn, params, *args)
   depths = types.as_depths(depths, params)

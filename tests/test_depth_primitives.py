@@ -172,12 +172,13 @@ def test_references_in_straight_line_code_hold_what_was_written():
 
 
 def _eqn(name, params, n_in=1, n_out=1):
+  """An equation of primitive ``name`` with ``params``, on scalar vars."""
+  base = jax.make_jaxpr(lambda *a: jax.lax.optimization_barrier(a))(
+      *[1.0] * max(n_in, n_out)).eqns[0]
   prim = jex.Primitive(name)
   prim.multiple_results = True
-  ins = [jex.Var(jax.core.ShapedArray((), jnp.float32)) for _ in range(n_in)]
-  outs = [jex.Var(jax.core.ShapedArray((), jnp.float32))
-          for _ in range(n_out)]
-  return jex.new_jaxpr_eqn(ins, outs, prim, params, frozenset())
+  return base.replace(primitive=prim, params=params,
+                      invars=base.invars[:n_in], outvars=base.outvars[:n_out])
 
 
 def test_unknown_higher_order_primitive_names_itself_jax_and_the_way_out():

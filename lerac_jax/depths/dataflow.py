@@ -123,7 +123,9 @@ class _Val(NamedTuple):
       layout changes and scaling by constants: ``("factor", n)``, the output
       of a parameter contraction over ``n`` input features (a LoRA ``x @
       a``); ``("selected", params, level)``, parameter rows picked by data
-      indices at ``level`` (top-1 expert routing).
+      indices at ``level`` (top-1 expert routing); ``("axes", levels)``,
+      the level of each axis of a data x data product (tokens mixed by
+      routing weights).
   """
 
   level: Any  # a Level
@@ -175,6 +177,30 @@ def _size(shape, axes) -> int:
   return int(np.prod([shape[a] for a in axes])) if axes else 1
 
 
+def _axis_levels(v: _Val, ndim: int) -> list:
+  """The level of each axis of a data value (from a data x data product)."""
+  if v.tag is not None and v.tag[0] == "axes" and len(v.tag[1]) == ndim:
+    return list(v.tag[1])
+  return [v.level] * ndim
+
+
+def _mix(s: primitives.Contraction, ins: Sequence[_Val], shapes):
+  """The axes tag of a data x data contraction: each output axis's level.
+
+  A parameter applied to the result then adds its level to the axes it
+  contracts only: routing weights mixing tokens do not deepen the expert
+  applied to the mixture, whichever order an einsum contracts in.
+  """
+  if s.contracting is None or len(shapes) < 2:
+    return None
+  la, lb = (_axis_levels(v, len(sh)) for v, sh in zip(ins, shapes))
+  (ca, cb), (ba, bb) = s.contracting, s.batch
+  out = [_lmax(la[i], lb[j]) for i, j in zip(ba, bb)]
+  out += [la[i] for i in range(len(la)) if i not in ca and i not in ba]
+  out += [lb[i] for i in range(len(lb)) if i not in cb and i not in bb]
+  return ("axes", tuple(out))
+
+
 def _contract(s: primitives.Contraction, ins: Sequence[_Val], shapes):
   """(level, raising, params that met data, tag) of a contraction, or None.
 
@@ -186,24 +212,36 @@ def _contract(s: primitives.Contraction, ins: Sequence[_Val], shapes):
     if x.level is None:
       continue
     if w.level is None and w.params:  # a kernel (or a product of kernels)
-      level, tag = _ladd(x.level, 1), None
+      level, out_level, tag = _ladd(x.level, 1), None, None
       if s.contracting is not None:
-        rank = _size(shapes[1 - wi], s.contracting[1 - wi])
+        xi = 1 - wi
+        axes = _axis_levels(x, len(shapes[xi]))
+        contracted = s.contracting[xi]
+        if contracted and x.tag is not None and x.tag[0] == "axes":
+          read = functools.reduce(_lmax, [axes[i] for i in contracted])
+          level = _ladd(read, 1)
+          out_level = functools.reduce(_lmax, [level] + [
+              axes[i] for i in range(len(axes)) if i not in contracted])
+        rank = _size(shapes[xi], contracted)
         used = set(s.contracting[wi]) | set(s.batch[wi])
         out = _size(shapes[wi], [i for i in range(len(shapes[wi]))
                                  if i not in used])
         tag = ("factor", rank)
-        if (x.tag is not None and x.tag[0] == "factor"
+        if not contracted:
+          # No axis summed: parameters weighted by data, like routed rows.
+          tag = ("selected", w.params, x.level)
+        elif (x.tag is not None and x.tag[0] == "factor"
             and rank < x.tag[1] and rank < out):
           # (x @ a) @ b through a narrow rank: one factorised layer, x @ ab.
           level = x.level
-      return level, True, w.params, tag
+      return level, out_level, True, w.params, tag
     if (w.tag is not None and w.tag[0] == "selected"
         and (x.tag is None or x.tag[0] != "selected")):
       # Expert weights picked by a router, applied to the router's input:
       # the expert is the layer, at the router's depth.
       _, picked, index_level = w.tag
-      return _lmax(_ladd(x.level, 1), index_level), True, picked, None
+      level = _lmax(_ladd(x.level, 1), index_level)
+      return level, None, True, picked, None
   return None
 
 
@@ -219,9 +257,12 @@ def _apply(s, ins: Sequence[_Val], shapes, ctx: _Context) -> _Val:
   if isinstance(s, primitives.Contraction) and len(ins) >= 2:
     got = _contract(s, ins, shapes)
     if got is not None:
-      level, raising, met, tag = got
+      level, out_level, raising, met, tag = got
       ctx.events.append(_Event(met, level, True))
       pending = pending - met
+      level = level if out_level is None else out_level
+    elif ins[0].level is not None and ins[1].level is not None:
+      tag = _mix(s, ins, shapes)
   elif isinstance(s, primitives.Lookup):
     operand, indices = ins[0], [v.level for v in ins[1:] if v.level is not None]
     if operand.level is None and operand.params and indices:
@@ -231,7 +272,7 @@ def _apply(s, ins: Sequence[_Val], shapes, ctx: _Context) -> _Val:
   elif isinstance(s, (primitives.View, primitives.Scale)) and len(data) == 1:
     others = [v for v in ins if v.level is None]
     if not any(v.params for v in others):
-      tag = data[0].tag
+      tag = _moved(data[0].tag, s)
   if pending:
     if level == _INPUT and not raising:
       # An elementwise parameter on the raw data (an input norm): it rides
@@ -244,6 +285,18 @@ def _apply(s, ins: Sequence[_Val], shapes, ctx: _Context) -> _Val:
     ctx.events.append(_Event(riders, level, False))
     riders = frozenset()
   return _Val(level, frozenset(), riders, tag)
+
+
+def _moved(tag, s):
+  """A tag through a layout change: axis levels follow a permutation only."""
+  if tag is None or tag[0] != "axes":
+    return tag
+  if isinstance(s, primitives.Scale) or (
+      isinstance(s, primitives.View) and s.same_axes):
+    if getattr(s, "permutation", None) is None:
+      return tag
+    return ("axes", tuple(tag[1][p] for p in s.permutation))
+  return None
 
 
 def _walk(jaxpr, ins: Sequence[_Val], ctx: _Context, views=None,
@@ -692,9 +745,14 @@ def propagate(traced: Traced, *, stack_axis: int = 0) -> Propagation:
   contraction = set()
   # An elementwise parameter on the raw data takes the level of the first
   # layer it feeds; its input-level meeting counts only if it feeds none.
+  # One that feeds no layer joins the first layer (it adds no depth).
   placed = {pid for e in ctx.events if not e.fallback for pid in e.params}
+  first_layer = min((_concrete(e.level) for e in ctx.events
+                     if e.raising and not e.fallback), default=None)
   for event in ctx.events:
     level = _concrete(event.level)
+    if event.fallback and first_layer is not None:
+      level = first_layer
     for pid in event.params:
       if event.fallback and pid in placed:
         continue
