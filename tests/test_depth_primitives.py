@@ -266,3 +266,37 @@ def test_scatter_combiners_are_first_order():
   d = lerac_jax.depths_from_fn(fn, p, jnp.ones((5, 3)),
                                jnp.array([0, 1, 1, 2, 3]))
   assert dict(d.table) == {"edge": 0, "node": 1}
+
+
+def _to_old_names(eqn):
+  """jit as ``pjit`` (jax < 0.7), custom_vjp as ``custom_vjp_call_jaxpr``."""
+  name, p = eqn.primitive.name, dict(eqn.params)
+  if name == "jit":
+    prim = jex.Primitive("pjit")
+  elif name == "custom_vjp_call":
+    prim = jex.Primitive("custom_vjp_call_jaxpr")
+    p["fun_jaxpr"] = p.pop("call_jaxpr")
+  else:
+    return eqn
+  prim.multiple_results = True
+  return eqn.replace(primitive=prim, params=p)
+
+
+def test_jit_and_custom_vjp_in_their_older_layouts():
+  @jax.custom_vjp
+  def double(a):
+    return a * 2
+  double.defvjp(lambda a: (a * 2, None), lambda _, c: (c * 2,))
+
+  def fn(p, _, x):
+    h = jax.jit(lambda a: jnp.tanh(a @ p["a"]))(x)
+    return double(h) @ p["b"]
+
+  p = {"a": jnp.ones((4, 4)), "b": jnp.ones((4, 2))}
+  traced = dataflow.trace(fn, p, (), (jnp.ones((1, 4)),))
+  old = jex.ClosedJaxpr(traced.jaxpr.jaxpr.replace(eqns=[
+      _to_old_names(e) for e in traced.jaxpr.jaxpr.eqns]), traced.jaxpr.consts)
+  names = {e.primitive.name for e in old.jaxpr.eqns}
+  assert {"pjit", "custom_vjp_call_jaxpr"} <= names
+  assert _levels(traced._replace(jaxpr=old)) == _levels(traced)
+  assert _levels(traced)[0] == {0: 1, 1: 2}
