@@ -145,7 +145,7 @@ def test_hijax_scan_with_reference_carries_is_followed():
         if e.primitive.name == "call_hi_primitive"]
   assert len(hi) == 1
   s = primitives.structure(hi[0])
-  assert s.carry_in_refs and len(s.carry) == 1 and len(s.xs) == 1
+  assert s.ref_carry and not s.carry and len(s.xs) == 1
   leaf, slices, stacks = _levels(rewritten)
   names = dict(enumerate(traced.names))
   by_name = {names[i]: v for i, v in leaf.items()}
@@ -156,9 +156,25 @@ def test_hijax_scan_with_reference_carries_is_followed():
   assert stacks[layers] == (3, 0)
 
 
-def test_a_reference_written_in_a_classic_scan_body_is_refused_clearly():
+def test_a_reference_closed_over_by_a_scan_is_its_carry():
+  t = dict(lerac_jax.depths_from_fn(_stacked_tanh, STACK,
+                                    jnp.ones((2, 4))).table)
+  assert t["stem"] == 0 and t["head"] == 4
+  assert t["layers"] == lerac_jax.Stacked((1, 2, 3), 0)
+
+
+def test_a_loop_that_writes_a_reference_it_does_not_carry_is_refused():
+  def fn(p, x):
+    ref = jax.new_ref(x)
+
+    def body(i):
+      ref[...] = jnp.tanh(ref[...] @ p)
+      return i + 1
+
+    jax.lax.while_loop(lambda i: i < 3, body, 0)
+    return ref[...]
   with pytest.raises(NotImplementedError, match="writes to a reference"):
-    lerac_jax.depths_from_fn(_stacked_tanh, STACK, jnp.ones((2, 4)))
+    lerac_jax.depths_from_fn(fn, jnp.ones((4, 4)), jnp.ones((2, 4)))
 
 
 def test_references_in_straight_line_code_hold_what_was_written():

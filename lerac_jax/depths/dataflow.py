@@ -11,6 +11,18 @@ of its data inputs, so a data-data contraction (attention scores) adds
 nothing. Values computed from parameters alone carry the set of parameters
 they came from; those parameters get, as their level, the output level of the
 first op where they meet data (the lowest, if they meet it several times).
+How each primitive moves data (a call, a loop, a contraction, a view) comes
+from :mod:`lerac_jax.depths.primitives`; this walk never reads an
+equation's params.
+
+Four refinements keep the levels to the model's design rather than to how
+it is written: an elementwise parameter on the raw data (an input norm)
+joins the first layer the data feeds; a factorised layer ``(x @ a) @ b``
+through a narrow rank (LoRA) is one level; a parameter applied to a data x
+data product adds a level to the axes it contracts only (einsum order does
+not matter); and parameter rows picked by data indices and then applied to
+data (top-1 expert routing) sit at the level of their input, not one below
+the router.
 
 Levels are max-plus linear in the inputs: :math:`\ell_{out} = \max_i(\ell_i +
 w_i)`. A scan body is therefore walked once per carry pattern with symbolic
@@ -478,8 +490,10 @@ def _note_stack(ctx, leaf, length, view) -> None:
 
 def _scan(eqn, loop, vals, ctx, views) -> list[_Val]:
   body, length, reverse = loop.jaxpr, loop.length, loop.reverse
-  ncar = len(loop.carry)
-  carry = [_entering(vals[i]) for i in loop.carry]
+  n_out = len(loop.carry)  # carried through the outputs; then references
+  positions = loop.carry + loop.ref_carry
+  ncar = len(positions)
+  carry = [_entering(vals[i]) for i in positions]
   uid = next(ctx.shared.uids)
   body_in: list = list(vals)
   for k in loop.xs:
@@ -500,16 +514,13 @@ def _scan(eqn, loop, vals, ctx, views) -> list[_Val]:
     if pattern not in summaries:
       sub = ctx.child()
       ins = list(body_in)
-      for i, (data, params) in zip(loop.carry, pattern):
-        ins[i] = (_Val({keys[loop.carry.index(i)]: 0}, frozenset()) if data
-                  else _Val(None, params))
+      for key, i, (data, params) in zip(keys, positions, pattern):
+        ins[i] = _Val({key: 0}, frozenset()) if data else _Val(None, params)
       finals: list = []
       outs = _walk(body, ins, sub, inner_views, finals=finals)
-      if loop.carry_in_refs:
-        _refuse_loop_writes(ins, finals, "scan", allowed=loop.carry)
-        outs = [finals[i] for i in loop.carry] + outs
-      else:
-        _refuse_loop_writes(ins, finals, "scan")
+      _refuse_loop_writes(ins, finals, "scan", allowed=loop.ref_carry)
+      outs = (outs[:n_out] + [finals[i] for i in loop.ref_carry]
+              + outs[n_out:])
       summaries[pattern] = (outs, sub.events)
     return summaries[pattern]
 
@@ -587,13 +598,10 @@ def _scan(eqn, loop, vals, ctx, views) -> list[_Val]:
         last_delta = delta
       levels, t = new, t + 1
     carry = [_Val(l, v.params) for l, v in zip(levels, carry)]
-  if loop.carry_in_refs:
-    if ys is None:
-      ys = [_NO_DATA] * len(eqn.outvars)
-    return list(ys), dict(zip(loop.carry, carry))
   if ys is None:
-    ys = [_NO_DATA] * (len(eqn.outvars) - ncar)
-  return list(carry) + list(ys), {}
+    ys = [_NO_DATA] * (len(eqn.outvars) - n_out)
+  return (list(carry[:n_out]) + list(ys),
+          dict(zip(loop.ref_carry, carry[n_out:])))
 
 
 # ---------------------------------------------------------------------------

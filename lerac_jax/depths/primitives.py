@@ -90,10 +90,11 @@ class Loop(NamedTuple):
   """``scan``: the body runs ``length`` times.
 
   The body's inputs are the equation's inputs in order; ``consts``,
-  ``carry`` and ``xs`` hold their positions. The body's outputs are the new
-  carries (in the order of ``carry``) and then the per-step outputs, or,
-  with ``carry_in_refs``, the per-step outputs only: the carries are
-  references the body reads and writes (the hijax scan).
+  ``carry``, ``xs`` and ``ref_carry`` hold their positions. The body's
+  outputs are the new carries (in the order of ``carry``) and then the
+  per-step outputs. ``ref_carry`` are references the body reads and writes:
+  carries held in references (a scan closing over ``jax.new_ref``; the
+  hijax scan has no other carries).
   """
 
   jaxpr: Any
@@ -102,7 +103,7 @@ class Loop(NamedTuple):
   xs: tuple[int, ...]
   length: int
   reverse: bool
-  carry_in_refs: bool = False
+  ref_carry: tuple[int, ...] = ()
 
 
 class WhileLoop(NamedTuple):
@@ -227,6 +228,18 @@ def structure(eqn) -> Structure:
   Raises:
     UnsupportedPrimitiveError: for an unknown primitive that carries a jaxpr,
       or a known one whose params are in a layout no rule reads.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from lerac_jax.depths import primitives
+    >>> a, b = jnp.ones((2, 3)), jnp.ones(3)
+    >>> eqn = jax.make_jaxpr(jax.lax.dot)(a, b).eqns[0]
+    >>> primitives.structure(eqn)
+    Contraction(contracting=((1,), (0,)), batch=((), ()))
+
+  References:
+    The JAX authors, "Autodidax: JAX core from scratch" (interpreters keyed
+    per primitive), https://docs.jax.dev/en/latest/autodidax.html.
   """
   name = eqn.primitive.name
   rule = RULES.get(name)
@@ -263,7 +276,7 @@ def _arity_problem(s, n_in: int, n_out: int) -> str | None:
       if problem:
         return problem
   if isinstance(s, Loop):
-    roles = sorted(s.consts + s.carry + s.xs)
+    roles = sorted(s.consts + s.carry + s.xs + s.ref_carry)
     if roles != list(range(n_in)):
       return "its inputs are not each one of const, carry or extensive"
     return count(s.jaxpr, n_in, n_out, "scan body")
@@ -336,22 +349,26 @@ def _while(*, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, **_):
                    int(cond_nconsts), int(body_nconsts))
 
 
+def _is_ref(var) -> bool:
+  return "Ref" in type(getattr(var, "aval", None)).__name__
+
+
 def _loop(body, n_consts: int, n_carry: int, length, reverse) -> Loop:
   n = len(body.invars)
   if n_consts < 0 or n_carry < 0 or n_consts + n_carry > n:
     raise ValueError(f"{n_consts} consts and {n_carry} carries for {n} "
                      "body inputs")
-  return Loop(body, tuple(range(n_consts)),
+  refs = {i for i in range(n_consts) if _is_ref(body.invars[i])}
+  return Loop(body, tuple(i for i in range(n_consts) if i not in refs),
               tuple(range(n_consts, n_consts + n_carry)),
-              tuple(range(n_consts + n_carry, n)), int(length), bool(reverse))
+              tuple(range(n_consts + n_carry, n)), int(length), bool(reverse),
+              ref_carry=tuple(sorted(refs)))
 
 
 @register("scan")
 def _scan(*, jaxpr, length, reverse=False, num_consts=None, num_carry=None,
           ft_in=None, **_):
-  body, consts = _open(jaxpr)
-  if consts:
-    raise ValueError("a scan body with closed-over constants")
+  body, _ = _open(jaxpr)  # constants closed over carry no data
   if num_consts is not None and num_carry is not None:  # jax <= 0.10
     return _loop(body, num_consts, num_carry, length, reverse)
   if ft_in is not None:  # jax >= 0.11: a flat tree (consts, carry, xs)
@@ -363,10 +380,6 @@ def _scan(*, jaxpr, length, reverse=False, num_consts=None, num_carry=None,
   raise KeyError("num_consts/num_carry or ft_in")
 
 
-def _is_ref(var) -> bool:
-  return "Ref" in type(getattr(var, "aval", None)).__name__
-
-
 @register("call_hi_primitive")
 def _call_hi(*, _prim, **_):
   """A hijax primitive; the scan of ``jax_scan3`` is the one known."""
@@ -374,9 +387,9 @@ def _call_hi(*, _prim, **_):
   if "extensives" not in p:
     raise ValueError(f"the hijax primitive {type(_prim).__name__} is not a "
                      "scan")
-  body, consts = _open(p["jaxpr"])
+  body, _ = _open(p["jaxpr"])
   extensive = [bool(e) for e in p["extensives"]]
-  if consts or len(extensive) != len(body.invars):
+  if len(extensive) != len(body.invars):
     raise ValueError("the scan's extensives do not match its body")
   refs = [_is_ref(v) for v in body.invars]
   if any(r and e for r, e in zip(refs, extensive)):
@@ -384,11 +397,10 @@ def _call_hi(*, _prim, **_):
   # A reference broadcast into the body is its carry: the body reads the
   # last step's value from it and writes the next one.
   return Loop(body, tuple(i for i, e in enumerate(extensive)
-                          if not e and not refs[i]),
-              tuple(i for i, r in enumerate(refs) if r),
+                          if not e and not refs[i]), (),
               tuple(i for i, e in enumerate(extensive) if e),
               int(p["length"]), bool(p.get("reverse", False)),
-              carry_in_refs=True)
+              ref_carry=tuple(i for i, r in enumerate(refs) if r))
 
 
 # ---------------------------------------------------------------------------
@@ -472,7 +484,22 @@ def _combiner(**_):
 
 
 def bind(eqn, values: Sequence[Any]) -> list[Any]:
-  """Applies one equation's primitive to values, as ``eval_jaxpr`` does."""
+  """Applies one equation's primitive to values, as ``eval_jaxpr`` does.
+
+  Args:
+    eqn: a ``jax.extend.core.JaxprEqn``.
+    values: one array per input of ``eqn``.
+
+  Returns:
+    The list of its outputs.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from lerac_jax.depths import primitives
+    >>> eqn = jax.make_jaxpr(jnp.sin)(1.0).eqns[0]
+    >>> [float(v) for v in primitives.bind(eqn, [jnp.float32(0.0)])]
+    [0.0]
+  """
   params = eqn.primitive.get_bind_params(eqn.params)
   subfuns = ()
   if isinstance(params, tuple):  # (subfuns, params) for call primitives
