@@ -26,6 +26,7 @@ it compiling each primitive once; a second call takes about 1 s.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,11 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lerac_jax.depths import dataflow
+from lerac_jax.depths import primitives
 from lerac_jax.depths import types
 
 PyTree = Any
 
-_LOOPS = frozenset({"scan", "while", "cond"})
 _NO_CURRICULUM_RATIO = 0.8  # a fall of less than ~1 dB over all depths
 
 
@@ -51,26 +52,15 @@ _NO_CURRICULUM_RATIO = 0.8  # a fall of less than ~1 dB over all depths
 
 def _call_jaxpr(eqn):
   """The inner closed jaxpr of a call-like equation (jit, custom_jvp, ...)."""
-  if eqn.primitive.name in _LOOPS:
-    return None
-  for key in dataflow._CALL_PARAMS:  # pylint: disable=protected-access
-    sub = eqn.params.get(key)
-    if isinstance(sub, jex.ClosedJaxpr):
-      return sub
-    if isinstance(sub, jex.Jaxpr):
-      return jex.ClosedJaxpr(sub, ())
+  s = primitives.structure(eqn)
+  if isinstance(s, primitives.Call) and s.inlinable:
+    return jex.ClosedJaxpr(s.jaxpr, s.consts)
   return None
 
 
-def _bind(eqn, values):
-  """Applies one equation's primitive to values, as ``eval_jaxpr`` does."""
-  params = eqn.primitive.get_bind_params(eqn.params)
-  subfuns = ()
-  if isinstance(params, tuple):  # older JAX: (subfuns, params)
-    subfuns, params = params
-  with eqn.ctx.manager:
-    out = eqn.primitive.bind(*subfuns, *values, **params)
-  return list(out) if eqn.primitive.multiple_results else [out]
+def _is_loop(eqn) -> bool:
+  return isinstance(primitives.structure(eqn), (
+      primitives.Loop, primitives.WhileLoop, primitives.Branches))
 
 
 def _inline_eval(jaxpr, consts, *args):
@@ -84,7 +74,7 @@ def _inline_eval(jaxpr, consts, *args):
     if sub is not None:
       outs = _inline_eval(sub.jaxpr, sub.consts, *ins)
     else:
-      outs = _bind(eqn, ins)
+      outs = primitives.bind(eqn, ins)
     env.update(zip(eqn.outvars, outs))
   return [read(v) for v in jaxpr.outvars]
 
@@ -132,7 +122,7 @@ def _sites(traced, prop, depths) -> dict[int, int]:
       continue
     if not met:
       continue
-    if prop.eqn_raises[i] and eqn.primitive.name in _LOOPS:
+    if prop.eqn_raises[i] and _is_loop(eqn):
       raise NotImplementedError(
           f"measure_snr cannot see the per-layer activations inside the "
           f"{eqn.primitive.name!r} primitive (a scanned or looped stack of "
@@ -191,6 +181,14 @@ def _is_array(x) -> bool:
   return isinstance(x, (jax.Array, np.ndarray))
 
 
+def _is_key(x) -> bool:
+  """A typed PRNG key, or a raw one (uint32 of shape (2,))."""
+  dtype = getattr(x, "dtype", None)
+  if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    return True
+  return np.shape(x) == (2,) and dtype == np.uint32
+
+
 # ---------------------------------------------------------------------------
 # The streamed evaluation: clean and noisy passes in lockstep.
 # ---------------------------------------------------------------------------
@@ -203,7 +201,7 @@ def _perturb(x, key, noise_scale):
   return (x.astype(jnp.float32) + noise).astype(x.dtype)
 
 
-@jax.jit(static_argnums=(2, 3))
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def _stats(clean, noisy, axis, units):
   """Summed over units: variance over the batch, and mean squared change."""
   batch = clean.shape[axis] // units
@@ -285,6 +283,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   Raises:
     NotImplementedError: for a loop primitive that contains contractions, or
       parameters with per-slice depths.
+    TypeError: if a PRNG key is among the array arguments (the batch).
     ValueError: if a measured activation has no batch axis, or the probe
       batch has fewer than two examples.
 
@@ -308,10 +307,20 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   data = [x for x in jax.tree_util.tree_leaves(args) if _is_array(x)]
   if not data:
     raise ValueError("measure_snr needs the probe batch as array arguments.")
+  keys = [i for i, x in enumerate(data) if _is_key(x)]
+  if keys:
+    raise TypeError(
+        f"Array argument {keys[0]} after params is a PRNG key, but every "
+        "array argument of measure_snr is the probe batch (batch first). "
+        "measure_snr's own key is key=; a key that fn needs goes into a "
+        "closure: measure_snr(lambda p, x: fn(p, rng, x), params, x, "
+        "key=jax.random.key(0)).")
   batch = data[0].shape[0] if np.ndim(data[0]) else 0
   if batch < 2:
     raise ValueError(
-        f"The probe batch needs at least two examples; got {batch}.")
+        f"The probe batch needs at least two examples along the leading "
+        f"axis of every array argument; the first one has shape "
+        f"{tuple(np.shape(data[0]))}, so {batch} example(s).")
   if depths is None:
     depths = dataflow.depths_from_fn(fn, params, *args)
   depths = types.as_depths(depths, params)
@@ -343,7 +352,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
   for i, eqn in enumerate(jaxpr.eqns):
     ins_c = [read(clean, v) for v in eqn.invars]
     ins_n = [read(noisy, v) for v in eqn.invars]
-    outs_c = _bind(eqn, ins_c)
+    outs_c = primitives.bind(eqn, ins_c)
     has_data = any(level is not None for level in prop.eqn_levels[i])
     if not any(a is not b for a, b in zip(ins_c, ins_n)):
       outs_n = list(outs_c)
@@ -354,7 +363,7 @@ def measure_snr(fn: Callable[..., Any], params: PyTree, *args: Any,
             if jnp.issubdtype(o.dtype, jnp.floating) else o
             for k, o in enumerate(outs_c)]
     else:
-      outs_n = _bind(eqn, ins_n)
+      outs_n = primitives.bind(eqn, ins_n)
     if i in sites:
       j = sites[i]
       for k, (c, z) in enumerate(zip(outs_c, outs_n)):

@@ -282,3 +282,16 @@ def test_describe_shows_the_calibrated_ratios():
   rows = {m.group(2): float(m.group(1)) for m in re.finditer(
       r"^\s+\d+\s+(\S+)\s+\S+\s+(\w+)$", table, re.M)}
   assert rows == {"stem": 1.0, "mid": 0.4, "head": 0.1}, table
+
+
+def test_a_key_passed_before_the_batch_is_named_as_such(digits):
+  x, _ = digits
+  p = init_mlp(jax.random.key(0), 2)
+  def fn(p, rng, x):  # a forward pass that takes a key before the batch
+    del rng
+    return mlp(jax.nn.relu)(p, x)
+  with pytest.raises(TypeError, match=r"Array argument 0 after params is a "
+                     r"PRNG key.*lambda p, x: fn\(p, rng, x\)"):
+    lerac_jax.measure_snr(fn, p, jax.random.key(1), x, key=jax.random.key(2))
+  with pytest.raises(ValueError, match=r"first one has shape \(1, 64\), so 1"):
+    lerac_jax.measure_snr(mlp(jax.nn.relu), p, x[:1], key=jax.random.key(1))

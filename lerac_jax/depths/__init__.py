@@ -6,6 +6,8 @@
   :func:`as_depths`;
 * :mod:`~lerac_jax.depths.matching`: a :class:`Depths` against a tree;
 * :mod:`~lerac_jax.depths.rules`: :func:`depths_from_rules`;
+* :mod:`~lerac_jax.depths.primitives`: what the walk knows of each JAX
+  primitive, one rule per primitive;
 * :mod:`~lerac_jax.depths.dataflow`: :func:`depths_from_fn`, the jaxpr walk;
 * :mod:`~lerac_jax.depths.grouping`: levels to ranks, by layer or block;
 * :mod:`~lerac_jax.depths.models`: :func:`depths_from_model` for Flax linen,

@@ -11,6 +11,18 @@ of its data inputs, so a data-data contraction (attention scores) adds
 nothing. Values computed from parameters alone carry the set of parameters
 they came from; those parameters get, as their level, the output level of the
 first op where they meet data (the lowest, if they meet it several times).
+How each primitive moves data (a call, a loop, a contraction, a view) comes
+from :mod:`lerac_jax.depths.primitives`; this walk never reads an
+equation's params.
+
+Four refinements keep the levels to the model's design rather than to how
+it is written: an elementwise parameter on the raw data (an input norm)
+joins the first layer the data feeds; a factorised layer ``(x @ a) @ b``
+through a narrow rank (LoRA) is one level; a parameter applied to a data x
+data product adds a level to the axes it contracts only (einsum order does
+not matter); and parameter rows picked by data indices and then applied to
+data (top-1 expert routing) sit at the level of their input, not one below
+the router.
 
 Levels are max-plus linear in the inputs: :math:`\ell_{out} = \max_i(\ell_i +
 w_i)`. A scan body is therefore walked once per carry pattern with symbolic
@@ -38,16 +50,13 @@ import jax.extend.core as jex
 import numpy as np
 
 from lerac_jax.depths import grouping
+from lerac_jax.depths import primitives
 from lerac_jax.depths import types
 
 PyTree = Any
 
 _CONST = ""  # the constant term of a level expression
-_CONTRACTIONS = frozenset(
-    {"dot_general", "conv_general_dilated", "ragged_dot", "ragged_dot_general"})
-_LOOKUPS = frozenset({"gather", "dynamic_slice"})
-_VIEWS = frozenset({"convert_element_type", "copy", "copy_p"})
-_CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+_INPUT = {_CONST: 0}  # the level of the raw data
 _MAX_WHILE_ITERATIONS = 64
 
 # A level is None (no data: a constant or a parameter-only value) or a dict
@@ -114,8 +123,27 @@ def _geq(new, old) -> bool:
 
 
 class _Val(NamedTuple):
+  """What the walk knows about one value.
+
+  Attributes:
+    level: its data level (None: no data).
+    params: parameters that have not met data yet (a parameter-only value).
+    riders: elementwise parameters that met the raw data (an input norm's
+      scale, a learned input scale); they join the first layer the value
+      feeds, so input normalisation adds no depth.
+    tag: how the value came straight from a contraction, kept through
+      layout changes and scaling by constants: ``("factor", n)``, the output
+      of a parameter contraction over ``n`` input features (a LoRA ``x @
+      a``); ``("selected", params, level)``, parameter rows picked by data
+      indices at ``level`` (top-1 expert routing); ``("axes", levels)``,
+      the level of each axis of a data x data product (tokens mixed by
+      routing weights).
+  """
+
   level: Any  # a Level
   params: frozenset  # parameters that have not met data yet
+  riders: frozenset = frozenset()
+  tag: Any = None
 
 
 _NO_DATA = _Val(None, frozenset())
@@ -125,6 +153,7 @@ class _Event(NamedTuple):
   params: frozenset
   level: Any
   raising: bool  # the op was a parameter x data contraction
+  fallback: bool = False  # an input-level meeting, used if no other is found
 
 
 @dataclasses.dataclass
@@ -153,51 +182,142 @@ def _join(a: _Val, b: _Val, ctx: _Context) -> _Val:
   if level is not None and params:
     ctx.events.append(_Event(params, level, False))
     params = frozenset()
-  return _Val(level, params)
+  return _Val(level, params, a.riders | b.riders)
 
 
-def _apply(prim: str, ins: Sequence[_Val], ctx: _Context) -> _Val:
-  """One first-order op: the rule for level and parameter meetings."""
-  pending = frozenset().union(*(v.params for v in ins))
-  data = [v.level for v in ins if v.level is not None]
-  if not data:
-    return _Val(None, pending)
-  level = functools.reduce(_lmax, data)
-  raising = False
-  if prim in _CONTRACTIONS and len(ins) >= 2:
-    a, b = ins[0], ins[1]
-    if a.level is None and a.params and b.level is not None:
-      level, raising = _ladd(b.level, 1), True
-    elif b.level is None and b.params and a.level is not None:
-      level, raising = _ladd(a.level, 1), True
-  elif prim in _LOOKUPS:
-    operand, indices = ins[0], [v.level for v in ins[1:] if v.level is not None]
-    if operand.level is None and operand.params and indices:
-      level, raising = _ladd(functools.reduce(_lmax, indices), 1), True
-  if pending:
-    ctx.events.append(_Event(pending, level, raising))
-  return _Val(level, frozenset())
+def _size(shape, axes) -> int:
+  return int(np.prod([shape[a] for a in axes])) if axes else 1
 
 
-def _sub_jaxpr(obj):
-  if isinstance(obj, jex.ClosedJaxpr):
-    return obj.jaxpr, obj.consts
-  if isinstance(obj, jex.Jaxpr):
-    return obj, ()
+def _axis_levels(v: _Val, ndim: int) -> list:
+  """The level of each axis of a data value (from a data x data product)."""
+  if v.tag is not None and v.tag[0] == "axes" and len(v.tag[1]) == ndim:
+    return list(v.tag[1])
+  return [v.level] * ndim
+
+
+def _mix(s: primitives.Contraction, ins: Sequence[_Val], shapes):
+  """The axes tag of a data x data contraction: each output axis's level.
+
+  A parameter applied to the result then adds its level to the axes it
+  contracts only: routing weights mixing tokens do not deepen the expert
+  applied to the mixture, whichever order an einsum contracts in.
+  """
+  if s.contracting is None or len(shapes) < 2:
+    return None
+  la, lb = (_axis_levels(v, len(sh)) for v, sh in zip(ins, shapes))
+  (ca, cb), (ba, bb) = s.contracting, s.batch
+  out = [_lmax(la[i], lb[j]) for i, j in zip(ba, bb)]
+  out += [la[i] for i in range(len(la)) if i not in ca and i not in ba]
+  out += [lb[i] for i in range(len(lb)) if i not in cb and i not in bb]
+  return ("axes", tuple(out))
+
+
+def _contract(s: primitives.Contraction, ins: Sequence[_Val], shapes):
+  """(level, raising, params that met data, tag) of a contraction, or None.
+
+  ``None`` means the operands are not a parameter and data (data x data, or
+  a parameter x parameter product), so the generic rule applies.
+  """
+  a, b = ins[0], ins[1]
+  for w, x, wi in ((a, b, 0), (b, a, 1)):
+    if x.level is None:
+      continue
+    if w.level is None and w.params:  # a kernel (or a product of kernels)
+      level, out_level, tag = _ladd(x.level, 1), None, None
+      if s.contracting is not None:
+        xi = 1 - wi
+        axes = _axis_levels(x, len(shapes[xi]))
+        contracted = s.contracting[xi]
+        if contracted and x.tag is not None and x.tag[0] == "axes":
+          read = functools.reduce(_lmax, [axes[i] for i in contracted])
+          level = _ladd(read, 1)
+          out_level = functools.reduce(_lmax, [level] + [
+              axes[i] for i in range(len(axes)) if i not in contracted])
+        rank = _size(shapes[xi], contracted)
+        used = set(s.contracting[wi]) | set(s.batch[wi])
+        out = _size(shapes[wi], [i for i in range(len(shapes[wi]))
+                                 if i not in used])
+        tag = ("factor", rank)
+        if not contracted:
+          # No axis summed: parameters weighted by data, like routed rows.
+          tag = ("selected", w.params, x.level)
+        elif (x.tag is not None and x.tag[0] == "factor"
+            and rank < x.tag[1] and rank < out):
+          # (x @ a) @ b through a narrow rank: one factorised layer, x @ ab.
+          level = x.level
+      return level, out_level, True, w.params, tag
+    if (w.tag is not None and w.tag[0] == "selected"
+        and (x.tag is None or x.tag[0] != "selected")):
+      # Expert weights picked by a router, applied to the router's input:
+      # the expert is the layer, at the router's depth.
+      _, picked, index_level = w.tag
+      level = _lmax(_ladd(x.level, 1), index_level)
+      return level, None, True, picked, None
   return None
 
 
-def _has_jaxpr(params) -> bool:
-  for v in params.values():
-    for x in (v if isinstance(v, (tuple, list)) else (v,)):
-      if _sub_jaxpr(x) is not None:
-        return True
-  return False
+def _apply(s, ins: Sequence[_Val], shapes, ctx: _Context) -> _Val:
+  """One first-order op: the rule for level and parameter meetings."""
+  pending = frozenset().union(*(v.params for v in ins))
+  riders = frozenset().union(*(v.riders for v in ins))
+  data = [v for v in ins if v.level is not None]
+  if not data:
+    return _Val(None, pending)
+  level = functools.reduce(_lmax, [v.level for v in data])
+  raising, tag = False, None
+  if isinstance(s, primitives.Contraction) and len(ins) >= 2:
+    got = _contract(s, ins, shapes)
+    if got is not None:
+      level, out_level, raising, met, tag = got
+      ctx.events.append(_Event(met, level, True))
+      pending = pending - met
+      level = level if out_level is None else out_level
+    elif ins[0].level is not None and ins[1].level is not None:
+      tag = _mix(s, ins, shapes)
+  elif isinstance(s, primitives.Lookup):
+    operand, indices = ins[0], [v.level for v in ins[1:] if v.level is not None]
+    if operand.level is None and operand.params and indices:
+      index_level = functools.reduce(_lmax, indices)
+      level, raising = _ladd(index_level, 1), True
+      tag = ("selected", operand.params, index_level)
+  elif isinstance(s, (primitives.View, primitives.Scale)) and len(data) == 1:
+    others = [v for v in ins if v.level is None]
+    if not any(v.params for v in others):
+      tag = _moved(data[0].tag, s)
+  if pending:
+    if level == _INPUT and not raising:
+      # An elementwise parameter on the raw data (an input norm): it rides
+      # along to the first layer the data feeds.
+      ctx.events.append(_Event(pending, level, False, fallback=True))
+      riders |= pending
+    else:
+      ctx.events.append(_Event(pending, level, raising))
+  if riders and level != _INPUT:
+    ctx.events.append(_Event(riders, level, False))
+    riders = frozenset()
+  return _Val(level, frozenset(), riders, tag)
+
+
+def _moved(tag, s):
+  """A tag through a layout change: axis levels follow a permutation only."""
+  if tag is None or tag[0] != "axes":
+    return tag
+  if isinstance(s, primitives.Scale) or (
+      isinstance(s, primitives.View) and s.same_axes):
+    if getattr(s, "permutation", None) is None:
+      return tag
+    return ("axes", tuple(tag[1][p] for p in s.permutation))
+  return None
 
 
 def _walk(jaxpr, ins: Sequence[_Val], ctx: _Context, views=None,
-          record=None) -> list[_Val]:
-  """Propagates levels through ``jaxpr`` (its constvars carry no data)."""
+          record=None, finals=None) -> list[_Val]:
+  """Propagates levels through ``jaxpr`` (its constvars carry no data).
+
+  With ``finals`` (a list), it receives the value each input holds at the
+  end: a reference written in the body holds what was written.
+  """
   env: dict = {}
   views = dict(views or {})
   for v in jaxpr.constvars:
@@ -211,90 +331,120 @@ def _walk(jaxpr, ins: Sequence[_Val], ctx: _Context, views=None,
   for eqn in jaxpr.eqns:
     vals = [read(v) for v in eqn.invars]
     before = len(ctx.events)
-    outs = _eqn(eqn, vals, ctx, views)
+    s = primitives.structure(eqn)
+    outs, writes = _eqn(eqn, s, vals, ctx, views)
     for var, val in zip(eqn.outvars, outs):
       env[var] = val
-    _track_view(eqn, views)
+    for k, val in writes.items():
+      if not isinstance(eqn.invars[k], jex.Literal):
+        env[eqn.invars[k]] = val
+    _track_view(eqn, s, views)
     if record is not None:
       record.append((eqn, [o.level for o in outs],
                      any(e.raising for e in ctx.events[before:])))
+  if finals is not None:
+    finals[:] = [read(v) for v in jaxpr.invars]
   return [read(v) for v in jaxpr.outvars]
 
 
-def _track_view(eqn, views) -> None:
+def _track_view(eqn, s, views) -> None:
   """Which leaf axes a parameter-only value's axes are (for scan's xs)."""
+  if not isinstance(s, primitives.View) or not s.same_axes:
+    return
   if not eqn.invars or isinstance(eqn.invars[0], jex.Literal):
     return
   view = views.get(eqn.invars[0])
   if view is None:
     return
-  name = eqn.primitive.name
-  if name == "transpose":
-    leaf, axes = view
-    views[eqn.outvars[0]] = (leaf, tuple(axes[p] for p in
-                                         eqn.params["permutation"]))
-  elif name in _VIEWS:
-    views[eqn.outvars[0]] = view
+  leaf, axes = view
+  if s.permutation is not None:
+    axes = tuple(axes[p] for p in s.permutation)
+  views[eqn.outvars[0]] = (leaf, axes)
 
 
-def _inner_views(eqn, jaxpr, views, offset=0):
+def _inner_views(outer_vars, jaxpr, views):
   out = {}
-  for outer, inner in zip(eqn.invars[offset:], jaxpr.invars):
+  for outer, inner in zip(outer_vars, jaxpr.invars):
     if not isinstance(outer, jex.Literal) and outer in views:
       out[inner] = views[outer]
   return out
 
 
-def _eqn(eqn, vals, ctx, views) -> list[_Val]:
-  name = eqn.primitive.name
-  params = eqn.params
-  if name == "scan":
-    return _scan(eqn, vals, ctx, views)
-  if name == "while":
-    return _while(eqn, vals, ctx)
-  if name == "cond":
-    return _cond(eqn, vals, ctx)
-  for key in _CALL_PARAMS:
-    sub = _sub_jaxpr(params.get(key))
-    if sub is not None:
-      jaxpr, _ = sub
-      if len(jaxpr.invars) != len(vals) or len(jaxpr.outvars) != len(
-          eqn.outvars):
-        raise NotImplementedError(
-            f"Cannot follow the dataflow through the {name!r} primitive: its "
-            f"inner jaxpr has {len(jaxpr.invars)} inputs for {len(vals)} "
-            "operands. Use depths_from_rules for this model.")
-      return _walk(jaxpr, vals, ctx, _inner_views(eqn, jaxpr, views))
-  if _has_jaxpr(params):
-    raise NotImplementedError(
-        f"The depth walk does not know the higher-order primitive {name!r}. "
-        "Use depths_from_rules or give the depths by hand.")
-  out = _apply(name, vals, ctx)
-  return [out] * len(eqn.outvars)
+def _shape(var) -> tuple:
+  return tuple(getattr(getattr(var, "aval", None), "shape", ()) or ())
 
 
-def _cond(eqn, vals, ctx) -> list[_Val]:
+def _eqn(eqn, s, vals, ctx, views):
+  """(outputs, {input position: new value of a written reference})."""
+  if isinstance(s, primitives.Loop):
+    return _scan(eqn, s, vals, ctx, views)
+  if isinstance(s, primitives.WhileLoop):
+    return _while(s, vals, ctx), {}
+  if isinstance(s, primitives.Branches):
+    return _cond(s, vals, ctx)
+  if isinstance(s, primitives.Call):
+    finals: list = []
+    outs = _walk(s.jaxpr, vals, ctx, _inner_views(eqn.invars, s.jaxpr, views),
+                 finals=finals)
+    return outs, _written(vals, finals)
+  if isinstance(s, primitives.PerOperand):
+    return [_apply(s, [v], (), ctx) for v in vals], {}
+  if isinstance(s, primitives.RefRead):
+    return [vals[0]], {}
+  if isinstance(s, primitives.RefWrite):
+    # The reference then holds either value (an indexed write keeps the
+    # rest): the join, which is exact for the levels' max.
+    new = _join(vals[0], _apply(s, vals[1:], (), ctx), ctx)
+    return ([vals[0]] if s.returns_old else []), {0: new}
+  out = _apply(s, vals, [_shape(v) for v in eqn.invars], ctx)
+  return [out] * len(eqn.outvars), {}
+
+
+def _written(before: Sequence[_Val], after: Sequence[_Val]) -> dict:
+  return {k: a for k, (b, a) in enumerate(zip(before, after)) if a is not b}
+
+
+def _cond(s, vals, ctx):
   index, operands = vals[0], vals[1:]
-  outs = None
-  for branch in eqn.params["branches"]:
-    got = _walk(branch.jaxpr, operands, ctx)
+  outs, writes = None, {}
+  for branch in s.jaxprs:
+    finals: list = []
+    got = _walk(branch, operands, ctx, finals=finals)
     outs = got if outs is None else [_join(a, b, ctx)
                                      for a, b in zip(outs, got)]
-  assert outs is not None  # a cond has at least one branch
+    for k, val in _written(operands, finals).items():
+      writes[k + 1] = _join(writes.get(k + 1, vals[k + 1]), val, ctx)
   if index.level is not None:  # the choice depends on data
-    outs = [_Val(_lmax(o.level, index.level), o.params)
+    outs = [o._replace(level=_lmax(o.level, index.level))
             if o.level is not None else o for o in outs]
-  return outs
+  return outs, writes
 
 
-def _while(eqn, vals, ctx) -> list[_Val]:
-  p = eqn.params
-  nc, nb = p["cond_nconsts"], p["body_nconsts"]
-  cond_consts, body_consts, carry = vals[:nc], vals[nc:nc + nb], vals[nc + nb:]
+def _entering(v: _Val) -> _Val:
+  """A value entering a loop's carry: riders and tags stay outside."""
+  return _Val(v.level, v.params)
+
+
+def _refuse_loop_writes(before, after, what: str, allowed=()) -> None:
+  written = [k for k in _written(before, after) if k not in allowed]
+  if written:
+    raise NotImplementedError(
+        f"A {what} body writes to a reference (inputs {written}) that it "
+        "does not carry, so the depth of what it holds depends on the trip "
+        "count. Carry the value through the loop instead, or give the "
+        "depths with depths_from_rules.")
+
+
+def _while(s, vals, ctx) -> list[_Val]:
+  nc, nb = s.cond_consts, s.body_consts
+  cond_consts, body_consts = vals[:nc], vals[nc:nc + nb]
+  carry = [_entering(v) for v in vals[nc + nb:]]
   for _ in range(_MAX_WHILE_ITERATIONS):
-    _walk(p["cond_jaxpr"].jaxpr, list(cond_consts) + list(carry), ctx)
-    new = _walk(p["body_jaxpr"].jaxpr, list(body_consts) + list(carry), ctx)
-    joined = [_join(a, b, ctx) for a, b in zip(carry, new)]
+    _walk(s.cond, list(cond_consts) + list(carry), ctx)
+    body_in, finals = list(body_consts) + list(carry), []
+    new = _walk(s.body, body_in, ctx, finals=finals)
+    _refuse_loop_writes(body_in, finals, "lax.while_loop")
+    joined = [_entering(_join(a, b, ctx)) for a, b in zip(carry, new)]
     if joined == list(carry):
       return joined
     carry = joined
@@ -338,35 +488,39 @@ def _note_stack(ctx, leaf, length, view) -> None:
         "depths support one layer axis. Use depths_from_rules.")
 
 
-def _scan(eqn, vals, ctx, views) -> list[_Val]:
-  p = eqn.params
-  body, nc, ncar = p["jaxpr"], p["num_consts"], p["num_carry"]
-  length, reverse = p["length"], p["reverse"]
-  consts, carry, xs = vals[:nc], list(vals[nc:nc + ncar]), vals[nc + ncar:]
+def _scan(eqn, loop, vals, ctx, views) -> list[_Val]:
+  body, length, reverse = loop.jaxpr, loop.length, loop.reverse
+  n_out = len(loop.carry)  # carried through the outputs; then references
+  positions = loop.carry + loop.ref_carry
+  ncar = len(positions)
+  carry = [_entering(vals[i]) for i in positions]
   uid = next(ctx.shared.uids)
-  body_xs = []
-  for k, v in enumerate(xs):
+  body_in: list = list(vals)
+  for k in loop.xs:
+    v = vals[k]
     leaves = {i for i in v.params if isinstance(i, int)}
     if v.level is None and leaves:
-      outer = eqn.invars[nc + ncar + k]
+      outer = eqn.invars[k]
       view = None if isinstance(outer, jex.Literal) else views.get(outer)
       for i in leaves:
         _note_stack(ctx, i, length, view)
-      body_xs.append(_Val(None, frozenset(
-          ("slice", uid, i) if isinstance(i, int) else i for i in v.params)))
-    else:
-      body_xs.append(v)
+      body_in[k] = _Val(None, frozenset(
+          ("slice", uid, i) if isinstance(i, int) else i for i in v.params))
   keys = [("carry", uid, i) for i in range(ncar)]
+  inner_views = _inner_views(eqn.invars, body, views)
   summaries: dict = {}
 
   def summary(pattern):
     if pattern not in summaries:
       sub = ctx.child()
-      body_in = list(consts) + [
-          _Val({keys[i]: 0}, frozenset()) if data else _Val(None, params)
-          for i, (data, params) in enumerate(pattern)] + body_xs
-      outs = _walk(body.jaxpr, body_in, sub, _inner_views(eqn, body.jaxpr,
-                                                          views))
+      ins = list(body_in)
+      for key, i, (data, params) in zip(keys, positions, pattern):
+        ins[i] = _Val({key: 0}, frozenset()) if data else _Val(None, params)
+      finals: list = []
+      outs = _walk(body, ins, sub, inner_views, finals=finals)
+      _refuse_loop_writes(ins, finals, "scan", allowed=loop.ref_carry)
+      outs = (outs[:n_out] + [finals[i] for i in loop.ref_carry]
+              + outs[n_out:])
       summaries[pattern] = (outs, sub.events)
     return summaries[pattern]
 
@@ -384,9 +538,9 @@ def _scan(eqn, vals, ctx, views) -> list[_Val]:
       rest = frozenset(i for i in e.params
                        if not (isinstance(i, tuple) and i[:2] == ("slice", uid)))
       if local:
-        ctx.events.append(_Event(local, level, e.raising))
+        ctx.events.append(e._replace(params=local, level=level))
       if rest and not local_only:
-        ctx.events.append(_Event(rest, level, e.raising))
+        ctx.events.append(e._replace(params=rest, level=level))
 
   def evaluate(outs, levels):
     env = dict(zip(keys, levels))
@@ -445,8 +599,9 @@ def _scan(eqn, vals, ctx, views) -> list[_Val]:
       levels, t = new, t + 1
     carry = [_Val(l, v.params) for l, v in zip(levels, carry)]
   if ys is None:
-    ys = [_NO_DATA] * (len(eqn.outvars) - ncar)
-  return list(carry) + list(ys)
+    ys = [_NO_DATA] * (len(eqn.outvars) - n_out)
+  return (list(carry[:n_out]) + list(ys),
+          dict(zip(loop.ref_carry, carry[n_out:])))
 
 
 # ---------------------------------------------------------------------------
@@ -596,10 +751,19 @@ def propagate(traced: Traced, *, stack_axis: int = 0) -> Propagation:
   leaf_levels: dict[int, int] = {}
   slice_levels: dict[int, dict[int, int]] = {}
   contraction = set()
+  # An elementwise parameter on the raw data takes the level of the first
+  # layer it feeds; its input-level meeting counts only if it feeds none.
+  # One that feeds no layer joins the first layer (it adds no depth).
+  placed = {pid for e in ctx.events if not e.fallback for pid in e.params}
+  first_layer = min((_concrete(e.level) for e in ctx.events
+                     if e.raising and not e.fallback), default=None)
   for event in ctx.events:
     level = _concrete(event.level)
-    assert level is not None  # an event is a parameter meeting data
+    if event.fallback and first_layer is not None:
+      level = first_layer
     for pid in event.params:
+      if event.fallback and pid in placed:
+        continue
       if isinstance(pid, int):
         i, table, key = pid, leaf_levels, pid
       else:  # ("ps", leaf, slice)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -40,6 +41,24 @@ def _modules_by_depth(resolved: types.Depths) -> dict[int, list[str]]:
     else:
       add(value, module)
   return out
+
+
+def _matching_params(resolved: types.Depths, params: PyTree):
+  """``params``, or its ``'params'`` collection, if the depths name its leaves.
+
+  A linen variables dict (``{'params': ..., 'batch_stats': ...}``) is read
+  through its ``'params'`` collection, as the depths were built for it.
+  Returns None when no leaf has a depth.
+  """
+  def matches(tree):
+    return any(resolved.depth_of(path) is not None
+               for path, _ in types.flatten_with_names(tree))
+  if matches(params):
+    return params
+  if isinstance(params, Mapping) and "params" in params and matches(
+      params["params"]):
+    return params["params"]
+  return None
 
 
 def _zero_output_kernels(resolved: types.Depths, params: PyTree) -> list[str]:
@@ -85,8 +104,9 @@ def describe(
 
   Args:
     depths: anything :func:`as_depths` accepts.
-    params: the parameters; needed when ``depths`` is a callable, and used for
-      the all-zero output check when concrete.
+    params: the parameters (or a linen variables dict: its ``'params'``);
+      needed when ``depths`` is a callable, and used for the all-zero output
+      check when concrete.
     curriculum: the settings as a :class:`lerac_jax.Curriculum`.
     **settings: or the keyword arguments given to
       :func:`lerac_jax.scale_by_lerac` (``curriculum_steps``, ``min_scale``,
@@ -148,7 +168,13 @@ def describe(
     lines.append(
         "WARNING: a single depth for all parameters: the curriculum does "
         "nothing. Check the depths (group=, block_level=, or the rules).")
-  zeros = [] if params is None else _zero_output_kernels(resolved, params)
+  checked = None if params is None else _matching_params(resolved, params)
+  if params is not None and checked is None:
+    lines.append(
+        "NOTE: no leaf of params has a depth, so the all-zero head check was "
+        "skipped; pass the tree the depths were built for (for linen, "
+        "variables['params']).")
+  zeros = [] if checked is None else _zero_output_kernels(resolved, checked)
   if zeros and resolved.num_depths > 1:
     lines.append(
         f"WARNING: the deepest depth's kernel(s) {zeros} are all zeros: a "

@@ -123,13 +123,17 @@ def _blocks(raw: Mapping[str, Raw], contraction: set[str],
       return [((b, None), d) for d in value.depths]
     return [((b, None), value)]
 
-  kernels: dict[tuple, list[int]] = {}
-  others: dict[tuple, list[int]] = {}
+  kernels: dict[tuple, list[float]] = {}
+  others: dict[tuple, list[float]] = {}
   for name, value in raw.items():
     for unit, level in units(name, value):
       bucket = kernels if name in contraction else others
       bucket.setdefault(unit, []).append(level)
-  key: dict[tuple, int] = {u: min(ls) for u, ls in kernels.items()}
+  # A block is ordered by its deepest contraction: where the main path
+  # (the residual stream) leaves it. Its shallowest one may read a side
+  # input (a conditioning embedding), which says nothing of where the block
+  # sits along the main path; the deepest increases along it.
+  key: dict[tuple, float] = {u: max(ls) for u, ls in kernels.items()}
   # A unit with elementwise parameters only (a final norm in a block of its
   # own) joins the unit whose contraction produced the level it touches.
   producer: dict[int, tuple] = {}
@@ -163,7 +167,9 @@ def block_depths(raw: Mapping[str, Raw], contraction: set[str],
                  block_level: int | None) -> types.Depths:
   """One depth per block: the modules at path length ``block_level``.
 
-  A block's level is the lowest level of its contraction parameters. A path
+  A block's level is the highest level of its contraction parameters (its
+  output along the main path), so side inputs such as a conditioning
+  embedding read by a FiLM or adaLN projection do not pull it up. A path
   part that is a list index (``layers/3``) belongs to the block name, so
   blocks kept in a list each get a depth; a scanned block gets one depth per
   slice, as the same blocks written as a loop do.

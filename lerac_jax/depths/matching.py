@@ -93,11 +93,19 @@ def match(
           f"{len(extra)} depth entr(y/ies) match no parameter: "
           f"{summarise(extra)}."
       )
-    lines.append(
-        "Was the depths object built for another model, or for a different "
-        "tree (e.g. the whole variables dict instead of variables['params'])?"
-        " Rebuild it with depths_from_model(...) on this model."
-    )
+    if extra and not missing:
+      lines.append(
+          "The tree holds only some of the parameters the depths were built "
+          "for: an optimizer over a subset (nnx.Optimizer(model, tx, "
+          "wrt=nnx.LoRAParam), optax.masked, optax.partition)? Keep the "
+          "depths of that subset: depths.subset(nnx.state(model, "
+          "nnx.LoRAParam)) (or of the tree the optimizer sees).")
+    else:
+      lines.append(
+          "Was the depths object built for another model, or for a "
+          "different tree (e.g. the whole variables dict instead of "
+          "variables['params'])? Rebuild it with depths_from_model(...) on "
+          "this model.")
     raise ValueError(" ".join(lines))
   return out
 

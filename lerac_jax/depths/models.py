@@ -11,6 +11,8 @@ Equinox partitions the module into its floating-point arrays and the rest.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +47,12 @@ def _call(module, method, args, kwargs):
 
 
 def _linen(model, args, kwargs, method, rngs):
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+
+  # Module.init and Module.apply themselves: a model may override init
+  # with another signature (a GPT's init(self, rng)); the parameter shapes
+  # come from its setup or compact methods either way.
+  init, apply = nn.Module.init, nn.Module.apply
   if rngs is None:
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
   apply_rngs = ({k: v for k, v in rngs.items() if k != "params"}
@@ -57,17 +65,25 @@ def _linen(model, args, kwargs, method, rngs):
     it = iter(dyn)
     a, kw = jax.tree_util.tree_unflatten(
         treedef, [next(it) if _is_array(x) else x for x in leaves])
-    return model.init(rngs, *a, method=method, **kw)
+    return init(model, rngs, *a, method=method, **kw)
 
-  variables = jax.eval_shape(init_flat, *dynamic)
+  try:
+    variables = jax.eval_shape(init_flat, *dynamic)
+  except TypeError as e:
+    raise TypeError(
+        f"depths_from_model could not initialise the linen model "
+        f"{type(model).__name__} ({e}). Trace its forward function "
+        "instead: lerac_jax.depths_from_fn(lambda p, *a: model.apply("
+        "{'params': p, **other_collections}, *a), params, *sample_args), "
+        "with params = variables['params'] from your own init.") from e
   variables = dict(variables)
   params = variables.pop("params", None)
   if not params:
     raise ValueError("The linen model has no 'params' collection to rank.")
 
   def fn(p, fixed, *a, **kw):
-    return model.apply({"params": p, **fixed}, *a, method=method,
-                       mutable=True, rngs=apply_rngs, **kw)
+    return apply(model, {"params": p, **fixed}, *a, method=method,
+                 mutable=True, rngs=apply_rngs, **kw)
 
   return fn, params, variables
 
@@ -202,11 +218,35 @@ def depths_from_model(
     raise ValueError("rngs= applies to linen modules only; NNX and Equinox "
                      "modules hold their own RNG state.")
   if kind == "linen":
-    fn, params, fixed = _linen(model, sample_args, sample_kwargs, method, rngs)
-  elif kind == "nnx":
+    with _rng_hint():
+      fn, params, fixed = _linen(model, sample_args, sample_kwargs, method,
+                                 rngs)
+      return dataflow.discover(fn, params, fixed, sample_args, sample_kwargs,
+                               group=group, block_level=block_level,
+                               stack_axis=stack_axis)
+  if kind == "nnx":
     fn, params, fixed = _nnx(model, method)
   else:
     fn, params, fixed = _equinox(model, method)
   return dataflow.discover(fn, params, fixed, sample_args, sample_kwargs,
                            group=group, block_level=block_level,
                            stack_axis=stack_axis)
+
+
+@contextlib.contextmanager
+def _rng_hint():
+  """Flax's missing-RNG error, with the ``rngs=`` that would fix it."""
+  from flax import errors  # pylint: disable=g-import-not-at-top
+
+  try:
+    yield
+  except errors.InvalidRngError as e:
+    found = re.search(r'PRNG for "([^"]+)"', str(e))
+    stream = found.group(1) if found else "<stream>"
+    raise ValueError(
+        f"The linen model draws random numbers from the RNG stream "
+        f"{stream!r}, which depths_from_model does not give by default "
+        "(it gives 'params' and 'dropout'). Pass every stream the model "
+        "uses: depths_from_model(model, *sample_args, rngs={'params': "
+        "jax.random.key(0), 'dropout': jax.random.key(1), "
+        f"{stream!r}: jax.random.key(2)}}).") from e

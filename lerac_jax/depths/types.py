@@ -223,6 +223,43 @@ class Depths:
     """The depth entry that applies to a canonical path, or None."""
     return lookup(self.table, path)[1]
 
+  def subset(self, tree: Any) -> "Depths":
+    """The depths of the leaves of ``tree`` only, re-numbered densely.
+
+    For an optimizer over some of the parameters (``nnx.Optimizer(model,
+    tx, wrt=nnx.LoRAParam)``): the depths found on the whole model, kept
+    for the leaves that optimizer updates, in the same order.
+
+    Args:
+      tree: a parameter tree whose leaves all have a depth here.
+
+    Returns:
+      A :class:`Depths` with one entry per leaf of ``tree``.
+
+    Raises:
+      ValueError: naming the leaves of ``tree`` that have no depth.
+
+    Example:
+      >>> from lerac_jax.depths import Depths
+      >>> d = Depths({'a/kernel': 0, 'a/lora': 1, 'b/lora': 2}, 3)
+      >>> dict(d.subset({'a': {'lora': 0.0}, 'b': {'lora': 0.0}}).table)
+      {'a/lora': 0, 'b/lora': 1}
+    """
+    table, missing = {}, []
+    for path, leaf in flatten_with_names(tree):
+      if is_masked_node(leaf):
+        continue
+      value = self.depth_of(path)
+      if value is None:
+        missing.append(path)
+      else:
+        table[path] = value
+    if missing:
+      raise ValueError(
+          f"{len(missing)} leaves of the tree have no depth: {missing[:8]}. "
+          "Depths.subset keeps leaves of the tree the depths were built for.")
+    return dense_ranks(table)
+
 
 def lookup(table: Mapping[str, DepthValue], path: str):
   """Exact match, else the longest entry that is a ``/``-prefix of ``path``."""
