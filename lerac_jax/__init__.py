@@ -14,8 +14,11 @@ from lerac_jax.depths import describe
 from lerac_jax.depths import Stacked
 from lerac_jax.calibrate import measure_snr
 from lerac_jax.calibrate import snr_ratios
+from lerac_jax.engine import DepthScaleState
+from lerac_jax.engine import scale_by_depth
+from lerac_jax.reading import all_current_scales
+from lerac_jax.reading import current_scales
 from lerac_jax.settings import Curriculum
-from lerac_jax.transform import current_scales
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
 from lerac_jax.transform import scale_by_lerac
@@ -26,9 +29,11 @@ __all__ = (
     "base_schedules",
     "calibrate",
     "Curriculum",
+    "DepthScaleState",
     "Depths",
     "LeracState",
     "Stacked",
+    "all_current_scales",
     "as_depths",
     "current_scales",
     "depths_from_fn",
@@ -37,6 +42,7 @@ __all__ = (
     "describe",
     "lerac",
     "measure_snr",
+    "scale_by_depth",
     "scale_by_lerac",
     "schedules",
     "snr_ratios",

@@ -132,7 +132,7 @@ def test_linen_train_state_on_digits():
 
   assert int(state.step) == STEPS == int(state.opt_state[1].count)
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(state.opt_state, depths, **KW), 1.0)
+      lerac_jax.current_scales(state.opt_state), 1.0)
   (x_test, y_test) = digits()[1]
   logits = state.apply_fn({"params": state.params}, x_test)
   accuracy = float(np.mean(np.argmax(logits, -1) == y_test))
@@ -225,7 +225,7 @@ def test_nnx_optimizer_on_digits(how):
   assert int(optimizer.step[...]) == STEPS
   assert int(lerac_jax.transform.find_count(optimizer.opt_state)) == STEPS
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(optimizer.opt_state, found, **KW), 1.0)
+      lerac_jax.current_scales(optimizer.opt_state), 1.0)
   x_test, y_test = digits()[1]
   accuracy = float(np.mean(np.argmax(model(x_test), -1) == y_test))
   assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])

@@ -226,7 +226,7 @@ def test_state_that_is_not_a_lerac_state():
   tx = lerac_jax.scale_by_lerac(DEPTHS, **KW)
   params = ones_params()
   chain = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW)
-  with pytest.raises(TypeError, match=r"needs the LeracState.*got a tuple"):
+  with pytest.raises(TypeError, match=r"needs the DepthScaleState.*got a tuple"):
     tx.update(params, chain.init(params))
   with pytest.raises(TypeError, match=r"got a dict.*restore into"):
     tx.update(params, {"count": 0})
