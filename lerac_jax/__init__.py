@@ -1,6 +1,7 @@
 # Copyright 2026 The lerac_jax Authors.
 # Licensed under the Apache License, Version 2.0.
-"""lerac_jax: LeRaC, the Learning Rate Curriculum, for JAX and Optax."""
+"""lerac_jax: per-depth learning rates for JAX and Optax: LeRaC, layer-wise
+decay, gradual unfreezing, on one engine."""
 
 from lerac_jax import base_schedules
 from lerac_jax import calibrate
@@ -16,6 +17,10 @@ from lerac_jax.calibrate import measure_snr
 from lerac_jax.calibrate import snr_ratios
 from lerac_jax.engine import DepthScaleState
 from lerac_jax.engine import scale_by_depth
+from lerac_jax.families import LayerDecay
+from lerac_jax.families import scale_by_layer_decay
+from lerac_jax.families import scale_by_unfreezing
+from lerac_jax.families import Unfreezing
 from lerac_jax.reading import all_current_scales
 from lerac_jax.reading import current_scales
 from lerac_jax.settings import Curriculum
@@ -31,8 +36,10 @@ __all__ = (
     "Curriculum",
     "DepthScaleState",
     "Depths",
+    "LayerDecay",
     "LeracState",
     "Stacked",
+    "Unfreezing",
     "all_current_scales",
     "as_depths",
     "current_scales",
@@ -43,7 +50,9 @@ __all__ = (
     "lerac",
     "measure_snr",
     "scale_by_depth",
+    "scale_by_layer_decay",
     "scale_by_lerac",
+    "scale_by_unfreezing",
     "schedules",
     "snr_ratios",
 )
