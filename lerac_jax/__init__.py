@@ -21,6 +21,9 @@ from lerac_jax.families import LayerDecay
 from lerac_jax.families import scale_by_layer_decay
 from lerac_jax.families import scale_by_unfreezing
 from lerac_jax.families import Unfreezing
+from lerac_jax.monitoring import depth_stats
+from lerac_jax.monitoring import DepthStats
+from lerac_jax.monitoring import format_depth_stats
 from lerac_jax.reading import all_current_scales
 from lerac_jax.reading import current_scales
 from lerac_jax.settings import Curriculum
@@ -35,6 +38,7 @@ __all__ = (
     "calibrate",
     "Curriculum",
     "DepthScaleState",
+    "DepthStats",
     "Depths",
     "LayerDecay",
     "LeracState",
@@ -43,10 +47,12 @@ __all__ = (
     "all_current_scales",
     "as_depths",
     "current_scales",
+    "depth_stats",
     "depths_from_fn",
     "depths_from_model",
     "depths_from_rules",
     "describe",
+    "format_depth_stats",
     "lerac",
     "measure_snr",
     "scale_by_depth",
