@@ -84,11 +84,20 @@ def check_fraction(value: Any, name: str) -> None:
   _check(value, name, lambda f: 0.0 < f <= 1.0, "in (0, 1]")
 
 
-def check_positive_steps(value: Any, name: str) -> None:
-  """Refuses a concrete number of steps that is not finite and > 0 (see
-  :func:`check_fraction` for the arguments)."""
+def check_positive_steps(value: Any, name: str, symbol: str = "") -> None:
+  """Refuses a concrete number of steps that is not finite and > 0.
+
+  Args:
+    value: the setting (a traced value is not checked).
+    name: its name, for the message.
+    symbol: its symbol in the docs (``'k'``), shown in the range.
+
+  Raises:
+    ValueError: naming the setting and its range.
+  """
   _check(value, name, lambda d: d > 0 and math.isfinite(d),
-         "a finite, positive number of optimizer steps (> 0)")
+         f"a finite, positive number of optimizer steps ({symbol or name} "
+         "> 0)")
 
 
 def check_growth_factor(value: Any, name: str = "staircase_factor") -> None:

@@ -105,5 +105,5 @@ def test_multipliers_inside_pmap_are_identical():
   for t in range(8):
     m, same, state = step(state)
     assert bool(np.all(same)), t
-    expected = lerac_jax.schedules.make_curve(3, **kw)(t)
+    expected = lerac_jax.Curriculum(**kw).curve(3)(t)
     np.testing.assert_allclose(np.asarray(m)[0], expected, rtol=1e-6)

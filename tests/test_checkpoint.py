@@ -173,8 +173,8 @@ def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
           count, num_depths=new_depths.num_depths)))
   scales = lerac_jax.current_scales(opt_state)
   # Same progress t/k = 1/2 as saved; the depth count grew by one.
-  expected = lerac_jax.schedules.make_curve(
-      new_depths.num_depths, **h.LERAC_KW)(SAVE_AT)
+  expected = lerac_jax.Curriculum(**h.LERAC_KW).curve(
+      new_depths.num_depths)(SAVE_AT)
   np.testing.assert_array_equal(scales, expected)
   updates, opt_state = new_tx.update(
       jax.tree.map(jnp.ones_like, new_params), opt_state, new_params)

@@ -31,7 +31,7 @@ LR = 0.1
 
 
 def curve(t):
-  return np.asarray(lerac_jax.schedules.make_curve(3, **KW)(t))
+  return np.asarray(lerac_jax.Curriculum(**KW).curve(3)(t))
 
 
 def params0():
@@ -175,7 +175,8 @@ def test_inject_hyperparams_learning_rate_changeable_at_run_time():
     params = optax.apply_updates(params, updates)
   assert len(traces) == 1
   # The effective per-depth rate to log: injected lr x current multipliers.
-  rates = state[0].hyperparams["learning_rate"] * lerac_jax.current_scales(state)
+  rates = (state[0].hyperparams["learning_rate"]
+           * lerac_jax.current_scales(state))
   np.testing.assert_allclose(rates, 2.0 * curve(6))
 
 

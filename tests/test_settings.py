@@ -51,7 +51,7 @@ def test_frozen():
 
 def test_multipliers_equal_the_trained_curve():
   c = lerac_jax.Curriculum(**KW)
-  curve = schedules.make_curve(3, **KW)
+  curve = lerac_jax.Curriculum(**KW).curve(3)
   for t in (0, 3, 10):
     np.testing.assert_array_equal(c.multipliers(t, num_depths=3), curve(t))
   assert c.multipliers(jnp.array([0, 10]), num_depths=3).shape == (2, 3)

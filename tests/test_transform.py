@@ -115,7 +115,8 @@ def test_first_update_uses_count_zero_and_state_is_count_and_scales():
   # the next update uses), whatever the model.
   assert sum(x.nbytes for x in jax.tree.leaves(state)) == 4 * (3 + 1)
   assert state.scales.shape == (3,) and state.scales.dtype == jnp.float32
-  np.testing.assert_allclose(state.scales, schedules.make_curve(3, **KW)(1))
+  np.testing.assert_allclose(state.scales,
+                             lerac_jax.Curriculum(**KW).curve(3)(1))
 
 
 def test_count_saturates_instead_of_wrapping():
