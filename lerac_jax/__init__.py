@@ -26,6 +26,7 @@ from lerac_jax.monitoring import DepthStats
 from lerac_jax.monitoring import format_depth_stats
 from lerac_jax.reading import all_current_scales
 from lerac_jax.reading import current_scales
+from lerac_jax.reading import refresh_scales
 from lerac_jax.settings import Curriculum
 from lerac_jax.transform import lerac
 from lerac_jax.transform import LeracState
@@ -55,6 +56,7 @@ __all__ = (
     "format_depth_stats",
     "lerac",
     "measure_snr",
+    "refresh_scales",
     "scale_by_depth",
     "scale_by_layer_decay",
     "scale_by_lerac",

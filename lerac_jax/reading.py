@@ -139,8 +139,7 @@ def current_scales(opt_state: Any) -> jax.Array:
   an optimizer built with other settings, or a hyperparameter set by hand in
   an ``optax.inject_hyperparams`` state) applies at the next update, which
   then writes the new multipliers: until then this read shows those of the
-  old settings. To read the new ones at once, take one update, or rebuild
-  the state with the new optimizer's ``init`` and the old count.
+  old settings. :func:`refresh_scales` recomputes them at once.
 
   Args:
     opt_state: an optimizer state holding exactly one
@@ -199,3 +198,56 @@ def all_current_scales(opt_state: Any) -> dict[str, jax.Array]:
   if not found:
     _unique(found, opt_state)  # raises, saying what to pass
   return {where: _scales(state, where) for where, state in found.items()}
+
+
+def _map_states(fn: Any, tree: Any, *rest: Any) -> Any:
+  """``fn`` on every :class:`DepthScaleState` of ``tree`` (and of ``rest``)."""
+  is_state = lambda x: isinstance(x, engine.DepthScaleState)
+  return jax.tree_util.tree_map(
+      lambda x, *xs: fn(x, *xs) if is_state(x) else x, tree, *rest,
+      is_leaf=is_state)
+
+
+def refresh_scales(tx: Any, opt_state: Any, params: Any) -> Any:
+  r"""``opt_state`` with each engine's multipliers recomputed by ``tx``.
+
+  Use it after a setting changed between two updates, so that
+  :func:`current_scales` shows what the next update will train with:
+
+  * a state restored into an optimizer built with other settings;
+  * a hyperparameter set by hand in an ``optax.inject_hyperparams`` state.
+
+  It runs ``tx.update`` once, on zero updates and with each engine's count
+  one step back, and keeps only the multipliers that update writes: the
+  counts and every other part of ``opt_state`` are returned unchanged.
+  Jit-safe. Inside ``optax.MultiSteps`` between two real updates the inner
+  update does not run, so the multipliers stay as they are.
+
+  Args:
+    tx: the optimizer that will take the next update.
+    opt_state: its state.
+    params: the parameters (for ``tx.update``; their values do not matter).
+
+  Returns:
+    The state, its :class:`lerac_jax.DepthScaleState` multipliers those the
+    next ``tx.update`` uses.
+
+  Example:
+    >>> import jax.numpy as jnp, optax, lerac_jax
+    >>> params, depths = {'a': jnp.ones(2), 'b': jnp.ones(2)}, {'a': 0, 'b': 1}
+    >>> old = lerac_jax.lerac(optax.sgd(1.), depths, curriculum_steps=10,
+    ...                       min_scale=1e-2)
+    >>> new = lerac_jax.lerac(optax.sgd(1.), depths, curriculum_steps=20,
+    ...                       min_scale=1e-4)
+    >>> state = old.init(params)  # e.g. restored from a checkpoint
+    >>> lerac_jax.current_scales(state).tolist()  # the old settings'
+    [1.0, 0.009999999776482582]
+    >>> state = lerac_jax.refresh_scales(new, state, params)
+    >>> lerac_jax.current_scales(state).tolist()  # what new.update trains
+    [1.0, 9.999999747378752e-05]
+  """
+  back = _map_states(lambda s: s._replace(count=s.count - 1), opt_state)
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+  _, updated = tx.update(zeros, back, params)
+  return _map_states(lambda old, new: old._replace(scales=new.scales),
+                     opt_state, updated)

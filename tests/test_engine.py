@@ -180,3 +180,52 @@ def test_callable_depths_under_inject_hyperparams_names_static_args():
                                    static_args=("depths",))
   with pytest.warns(UserWarning, match="single depth"):
     fixed(by_structure, curriculum_steps=10).init(ones_params())
+
+
+# ---------------------------------------------------------------------------
+# A setting changed between two updates: refresh_scales reads the new one.
+# ---------------------------------------------------------------------------
+
+
+def next_update_factors(tx, state):
+  updates, _ = tx.update(ones_params(), state, ones_params())
+  return np.asarray([-updates[k][0, 0] for k in DEPTHS])
+
+
+def test_restored_into_other_settings_reads_what_trains_after_refresh():
+  old = lerac_jax.lerac(optax.sgd(1.0), DEPTHS, curriculum_steps=10,
+                        min_scale=1e-2)
+  new = lerac_jax.lerac(optax.sgd(1.0), DEPTHS, curriculum_steps=20,
+                        min_scale=1e-4)
+  params = ones_params()
+  state = old.init(params)
+  for _ in range(3):
+    _, state = old.update(params, state, params)
+  restored = jax.tree.map(jnp.array, state)  # as from a checkpoint
+  trains = next_update_factors(new, restored)
+  stale = np.asarray(lerac_jax.current_scales(restored))
+  assert not np.allclose(stale, trains, rtol=1e-3)  # written by the old one
+  refreshed = jax.jit(lerac_jax.refresh_scales, static_argnums=0)(
+      new, restored, params)
+  np.testing.assert_allclose(lerac_jax.current_scales(refreshed), trains,
+                             rtol=1e-6)
+  assert int(lerac_jax.transform.find_count(refreshed)) == 3
+  np.testing.assert_array_equal(next_update_factors(new, refreshed), trains)
+
+
+def test_k_changed_through_inject_hyperparams_reads_what_trains():
+  tx = optax.inject_hyperparams(lerac_jax.lerac)(
+      optimizer=optax.sgd(1.0), depths=DEPTHS, curriculum_steps=100,
+      min_scale=1e-2)
+  params = ones_params()
+  state = tx.init(params)
+  for _ in range(4):
+    _, state = tx.update(params, state, params)
+  state = state._replace(hyperparams=dict(
+      state.hyperparams, curriculum_steps=jnp.asarray(2.0)))
+  trains = next_update_factors(tx, state)
+  np.testing.assert_allclose(trains, 1.0)  # k = 2 < step 4: done
+  assert lerac_jax.current_scales(state).min() < 0.1  # still k = 100's
+  np.testing.assert_allclose(
+      lerac_jax.current_scales(lerac_jax.refresh_scales(tx, state, params)),
+      trains)
