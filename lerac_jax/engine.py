@@ -118,8 +118,9 @@ PICK_CHUNK = 32
 """Depths per reduction in :func:`_depth_scalars` (compile cost ~ D * chunk)."""
 
 
-def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
-  """One scalar per depth used by a plain (non-stacked) leaf.
+def _depth_scalars(multipliers: jax.Array, values: Sequence[Any],
+                   count: jax.Array) -> tuple[dict, jax.Array]:
+  """One scalar per depth used by a plain (non-stacked) leaf, and the count.
 
   They come out of variadic reductions, not out of ``multipliers[d]``: XLA
   fuses a slice into every consumer, so same-shaped layers would get update
@@ -133,19 +134,29 @@ def _depth_scalars(multipliers: jax.Array, values: Sequence[Any]) -> dict:
   :data:`PICK_CHUNK` consecutive ranks, one reduction per block over its
   segment of the vector: ``D * PICK_CHUNK`` work, ``ceil(D / PICK_CHUNK)``
   extra kernels. Each scalar is a sum of exact zeros and the one multiplier,
-  so the values are bit-identical.
+  so the values are bit-identical. The next step count rides along in the
+  first reduction, so that it needs no kernel of its own.
+
+  Returns:
+    ``({depth: scalar}, count + 1)``, the count saturating at int32's max.
   """
+  next_count = optax.safe_increment(count)
   used = sorted({v for v in values if isinstance(v, int)})
   if not used:
-    return {}
+    return {}, next_count
   size = multipliers.shape[0]
   picked = {}
   for block in sorted({d // PICK_CHUNK for d in used}):
     lo, hi = block * PICK_CHUNK, min(size, (block + 1) * PICK_CHUNK)
     segment = multipliers if (lo, hi) == (0, size) else multipliers[lo:hi]
     ranks = tuple(d for d in used if lo <= d < hi)
-    picked.update(zip(ranks, _pick(tuple(d - lo for d in ranks), segment)))
-  return picked
+    if not picked:
+      *scalars, next_count = _pick(tuple(d - lo for d in ranks), segment,
+                                   next_count)
+    else:
+      scalars = _pick(tuple(d - lo for d in ranks), segment)
+    picked.update(zip(ranks, scalars))
+  return picked, next_count
 
 
 def _one_hot_products(used, vector):
@@ -156,21 +167,31 @@ def _one_hot_products(used, vector):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _pick(used: tuple[int, ...], vector: jax.Array) -> tuple[jax.Array, ...]:
-  """``tuple(vector[d] for d in used)`` as one variadic ``lax.reduce``."""
-  zeros = tuple(np.zeros((), vector.dtype) for _ in used)
-  return jax.lax.reduce(
-      _one_hot_products(used, vector), zeros,
-      lambda xs, ys: tuple(x + y for x, y in zip(xs, ys)), (0,))
+def _pick(used: tuple[int, ...], vector: jax.Array,
+          carry: jax.Array | None = None) -> tuple[jax.Array, ...]:
+  """``tuple(vector[d] for d in used)`` (then ``carry``) as one ``reduce``."""
+  operands = _one_hot_products(used, vector)
+  inits = tuple(np.zeros((), vector.dtype) for _ in used)
+  if carry is not None:  # an int32 scalar passed through the same kernel
+    first = jax.lax.iota(jnp.int32, vector.shape[0]) == 0
+    operands += (jnp.where(first, carry, jnp.zeros((), carry.dtype)),)
+    inits += (np.zeros((), carry.dtype),)
+  return tuple(jax.lax.reduce(
+      operands, inits, lambda xs, ys: tuple(x + y for x, y in zip(xs, ys)),
+      (0,)))
 
 
 @_pick.defjvp
 def _pick_jvp(used, primals, tangents):
   # The generic variadic reduce has no derivative; the map is linear, so the
-  # tangents go through plain sums (differentiable, transposable).
-  (vector,), (tangent,) = primals, tangents
-  return _pick(used, vector), tuple(
-      jnp.sum(x) for x in _one_hot_products(used, tangent))
+  # tangents go through plain sums (differentiable, transposable). The int
+  # carry has no tangent (float0).
+  vector, tangent = primals[0], tangents[0]
+  out = _pick(used, *primals)
+  dots = tuple(jnp.sum(x) for x in _one_hot_products(used, tangent))
+  if len(primals) > 1 and primals[1] is not None:
+    dots += (np.zeros((), jax.dtypes.float0),)
+  return out, dots
 
 
 def _slice_multipliers(path, update, value, multipliers, layer_axis_name):
@@ -218,19 +239,22 @@ def _scale_leaf(path, update, value, multipliers, scalars, layer_axis_name):
 
 
 def scale_tree(updates: Any, values: Sequence[Any], multipliers: jax.Array,
-               layer_axis_name: str | None = None) -> Any:
+               count: jax.Array, layer_axis_name: str | None = None
+               ) -> tuple[Any, jax.Array]:
   """Multiplies each leaf of ``updates`` by the multiplier of its depth.
 
   Args:
     updates: a parameter-shaped tree.
     values: the depth of each leaf, as :func:`lerac_jax.depths.match` gives.
     multipliers: float32, shape ``(num_depths,)``.
+    count: the int32 step count.
     layer_axis_name: see :func:`scale_by_depth`.
 
   Returns:
-    The scaled tree; MaskedNode, None and integer leaves unchanged.
+    The scaled tree (MaskedNode, None and integer leaves unchanged), and the
+    next step count.
   """
-  scalars = _depth_scalars(multipliers, values)
+  scalars, next_count = _depth_scalars(multipliers, values, count)
   flat, treedef = jax.tree_util.tree_flatten_with_path(
       updates, is_leaf=depth_lib.is_masked_node)
   scaled = [
@@ -239,7 +263,7 @@ def scale_tree(updates: Any, values: Sequence[Any], multipliers: jax.Array,
                        layer_axis_name)
       for (path, leaf), value in zip(flat, values)
   ]
-  return jax.tree_util.tree_unflatten(treedef, scaled)
+  return jax.tree_util.tree_unflatten(treedef, scaled), next_count
 
 
 # ---------------------------------------------------------------------------
@@ -462,8 +486,8 @@ def scale_by_depth(
     values = match(resolved, updates,
                    sharded_layers=layer_axis_name is not None)
     curve = curve_for(resolved.num_depths)
-    updates = scale_tree(updates, values, curve(state.count), layer_axis_name)
-    count = optax.safe_increment(state.count)
+    updates, count = scale_tree(updates, values, curve(state.count),
+                                state.count, layer_axis_name)
     return updates, DepthScaleState(count=count, scales=curve(count))
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -280,8 +280,9 @@ def test_one_extra_reduction_per_block_of_depths():
   assert reduces(2)[0] == reduces(12)[0] == reduces(chunk)[0] == 1
   count, widest = reduces(3 * chunk + 5)
   assert count == 4  # ceil(101 / 32) blocks
-  assert widest == 2 * chunk + 1  # 32 operands and their 32 init values:
-  # no reduction spans all 101 depths
+  # 32 operands and their 32 init values, and the count carried along in
+  # the first one with its init: no reduction spans all 101 depths.
+  assert widest == 2 * chunk + 3
 
 
 def test_masked_leaves_are_exempt_and_ratios_unchanged():
