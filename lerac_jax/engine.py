@@ -58,30 +58,31 @@ Multipliers = Union[Rule, Curve, Sequence[float], np.ndarray, jax.Array]
 
 
 def _static_curve(values: Any) -> Callable[[int], Curve]:
-  """A static sequence: checked once, the same at every step."""
-  if isinstance(values, jax.core.Tracer):
-    raise ValueError(
-        "Static multipliers must be concrete; got a traced array. Pass a "
-        "function of the step count instead, or mark the argument static "
-        "(optax.inject_hyperparams(..., static_args=('multipliers',))).")
-  arr = np.asarray(values, np.float64)
-  if arr.ndim != 1 or arr.size == 0:
+  """A sequence: the same at every step; checked when concrete.
+
+  Under ``optax.inject_hyperparams`` the sequence is a hyperparameter,
+  traced inside ``jit``: it cannot be checked there, and is used as given.
+  """
+  traced = isinstance(values, jax.core.Tracer)
+  vector = values if traced else np.asarray(values, np.float64)
+  if vector.ndim != 1 or vector.size == 0:
     raise ValueError(
         "multipliers must be one number per depth (a 1-D sequence) or a "
-        f"function of the step count; got an array of shape {arr.shape}.")
-  bad = [i for i, m in enumerate(arr) if not (np.isfinite(m) and m >= 0)]
-  if bad:
-    raise ValueError(
-        f"multipliers must be finite and >= 0; entries {bad} are "
-        f"{arr[bad].tolist()}.")
-  vector = arr.astype(np.float32)
+        f"function of the step count; got an array of shape {vector.shape}.")
+  if not traced:
+    bad = [i for i, m in enumerate(vector) if not (np.isfinite(m) and m >= 0)]
+    if bad:
+      raise ValueError(
+          f"multipliers must be finite and >= 0; entries {bad} are "
+          f"{vector[bad].tolist()}.")
 
   def build(num_depths):
     if len(vector) != num_depths:
       raise ValueError(
           f"multipliers has {len(vector)} entries but the depths object has "
           f"{num_depths} depths; give exactly one multiplier per depth.")
-    return lambda count: jnp.asarray(vector)
+    constant = jnp.asarray(vector, jnp.float32)
+    return lambda count: constant
 
   return build
 
@@ -291,7 +292,7 @@ def _looks_flattened(tree: Any) -> bool:
           and getattr(leaves[0], "ndim", None) == 1)
 
 
-def match(resolved: depth_lib.Depths, tree: Any, sharded_layers: bool):
+def _match(resolved: depth_lib.Depths, tree: Any, sharded_layers: bool):
   """:func:`lerac_jax.depths.match`, naming ``optax.flatten`` when it is it."""
   try:
     return depth_lib.match(resolved, tree, sharded_layers=sharded_layers)
@@ -376,7 +377,6 @@ def scale_by_depth(
     multipliers: Multipliers,
     *,
     layer_axis_name: str | None = None,
-    check_num_depths: Callable[[int], None] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Scales each parameter's update by the multiplier of its depth.
 
@@ -406,7 +406,9 @@ def scale_by_depth(
       one of those that depends only on the tree structure.
     multipliers: one of
 
-      * a static sequence of ``num_depths`` numbers, finite and >= 0;
+      * a sequence of ``num_depths`` numbers, finite and >= 0 (under
+        ``optax.inject_hyperparams`` a hyperparameter, changeable at run
+        time);
       * a jit-traceable function from the int32 step count to a
         ``(num_depths,)`` array;
       * a rule whose ``curve(num_depths)`` gives such a function, for
@@ -417,9 +419,6 @@ def scale_by_depth(
       stacked leaf's layer axis is sharded over this mesh axis: each device
       then holds a block of the slices and takes its block of the per-slice
       multipliers. Not needed under ``jit`` with ``NamedSharding``.
-    check_num_depths: called with the number of depths once they are known
-      (to refuse, or warn about, a depth count the multipliers do not fit);
-      by default the rule's own ``check_num_depths`` if it has one.
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose state is a
@@ -454,9 +453,9 @@ def scale_by_depth(
         f"layer_axis_name must be a mesh axis name (a str) or None; got "
         f"{layer_axis_name!r}.")
   build = _as_builder(multipliers)
-  if check_num_depths is None:
-    check_num_depths = getattr(multipliers, "check_num_depths",
-                               lambda num_depths: None)
+  # A rule may refuse, or warn about, a depth count it does not fit.
+  check_num_depths = getattr(multipliers, "check_num_depths",
+                             lambda num_depths: None)
   resolve = _Resolver(depths, check_num_depths)
 
   def curve_for(num_depths):
@@ -468,7 +467,7 @@ def scale_by_depth(
       return DepthScaleState(count=count, scales=jnp.ones(
           [resolve.placeholder_num_depths()], jnp.float32))
     resolved = resolve(params, "at init")
-    match(resolved, params, sharded_layers=False)  # fail early
+    _match(resolved, params, sharded_layers=False)  # fail early
     return DepthScaleState(count=count,
                            scales=curve_for(resolved.num_depths)(count))
 
@@ -483,8 +482,8 @@ def scale_by_depth(
           "update. A state restored without a target is a dict: restore into "
           "jax.eval_shape(tx.init, params) instead.")
     resolved = resolve(updates, "at a trace of update")
-    values = match(resolved, updates,
-                   sharded_layers=layer_axis_name is not None)
+    values = _match(resolved, updates,
+                    sharded_layers=layer_axis_name is not None)
     curve = curve_for(resolved.num_depths)
     updates, count = scale_tree(updates, values, curve(state.count),
                                 state.count, layer_axis_name)

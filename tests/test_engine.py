@@ -55,6 +55,20 @@ def test_traceable_function_of_the_count():
                                warmup(t), rtol=1e-6)
 
 
+def test_sequence_under_inject_hyperparams_changes_at_run_time():
+  tx = optax.inject_hyperparams(lerac_jax.scale_by_depth)(
+      DEPTHS, multipliers=jnp.array([0.1, 0.5, 1.0]))
+  params = ones_params()
+  state = tx.init(params)
+  step = jax.jit(tx.update)
+  updates, state = step(params, state)
+  np.testing.assert_allclose(updates["stem"], 0.1)
+  hyper = dict(state.hyperparams, multipliers=jnp.array([1.0, 0.0, 2.0]))
+  updates, state = step(params, state._replace(hyperparams=hyper))
+  np.testing.assert_allclose([updates[k][0, 0] for k in DEPTHS],
+                             [1.0, 0.0, 2.0])
+
+
 @pytest.mark.parametrize("multipliers, message", [
     ([1.0, 0.5], r"has 2 entries but the depths object has 3 depths"),
     ([1.0, -0.5, 1.0], r"finite and >= 0; entries \[1\] are \[-0.5\]"),
