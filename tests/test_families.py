@@ -308,3 +308,18 @@ def test_stacked_leaf_under_jit_and_shard_map(family):
                     in_specs=({"stack": P("stage")},),
                     out_specs={"stack": P("stage")})
   np.testing.assert_array_equal(jax.jit(f)(params)["stack"][:, 0], expected)
+
+
+def test_unfreezing_resumes_from_an_orbax_checkpoint(tmp_path):
+  """A restored state keeps its place in the release schedule."""
+  ocp = pytest.importorskip("orbax.checkpoint")
+  base = optax.adamw(0.1, weight_decay=0.1)
+  history, state = run_unfreezing(base, steps=4)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(tmp_path / "ckpt", state)
+    ckptr.wait_until_finished()
+    restored = ckptr.restore(tmp_path / "ckpt", jax.eval_shape(lambda: state))
+  assert isinstance(restored[1], lerac_jax.DepthScaleState)
+  assert int(restored[1].count) == 4
+  np.testing.assert_array_equal(lerac_jax.all_current_scales(restored)[
+      "opt_state[1]"], [0.0, 1.0, 1.0])  # stem is released at step 6
