@@ -95,8 +95,8 @@ class Unfreezing:
   Example:
     >>> import lerac_jax
     >>> curve = lerac_jax.Unfreezing(steps_per_depth=10).curve(3)
-    >>> curve(0), curve(10), curve(20)
-    (Array([0., 0., 1.], dtype=float32), Array([0., 1., 1.], dtype=float32), Array([1., 1., 1.], dtype=float32))
+    >>> [curve(t).tolist() for t in (0, 10, 20)]
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
   """
 
   steps_per_depth: Any

@@ -71,4 +71,4 @@ def test_entry_instructions_added_to_adam(num_depths):
   assert added["kernel"] <= 2 + blocks
   assert added["parameter"] == 1 and added["constant"] <= 1
   # One scalar per depth and the next count, out of the reductions.
-  assert added["get-tuple-element"] == num_depths + 1
+  assert added["get-tuple-element"] <= num_depths + 1
