@@ -325,12 +325,13 @@ def partition_optimizer(kind: str, lr: float, depths: lerac_jax.Depths,
     The per-depth optimizer.
   """
   n = depths.num_depths
-  ratios = np.asarray(lerac_jax.schedules.make_curve(
-      n, curriculum_steps=curriculum_steps, min_scale=MIN_SCALE)(0))
+  ratios = np.asarray(lerac_jax.Curriculum(
+      curriculum_steps=curriculum_steps, min_scale=MIN_SCALE).curve(n)(0))
 
   def schedule(d):
-    curve = lerac_jax.schedules.make_curve(
-        1, curriculum_steps=curriculum_steps, initial_ratios=[float(ratios[d])])
+    curve = lerac_jax.Curriculum(
+        curriculum_steps=curriculum_steps,
+        initial_ratios=[float(ratios[d])]).curve(1)
     return lambda count: lr * curve(count)[0]
 
   transforms = {f"depth_{d}": make_optimizer(kind, schedule(d))
@@ -828,8 +829,8 @@ def bench_torch(setting: ModelSetting, pairs: int, seed: int = 0,
   nets = {"D_one_group": one, "D_per_layer": per}
   spr = setting.torch_steps_per_rep
   total_steps = (pairs + 2) * spr + 1
-  curve = lerac_jax.schedules.make_curve(
-      n, curriculum_steps=CURRICULUM_STEPS, min_scale=MIN_SCALE)
+  curve = lerac_jax.Curriculum(
+      curriculum_steps=CURRICULUM_STEPS, min_scale=MIN_SCALE).curve(n)
   table = np.asarray(jax.vmap(curve)(jnp.arange(total_steps)), np.float64)
   table = (setting.lr * table).tolist()  # Python floats, as the official code
   counters = {"D_one_group": 0, "D_per_layer": 0}

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lerac_jax import validation
 
 Array = jax.Array
 ArrayLike = Union[jax.Array, np.ndarray, float, int]
@@ -29,44 +31,21 @@ Curve = Callable[[ArrayLike], Array]
 
 SCHEDULES = ("exponential", "linear", "log", "cosine", "staircase")
 INITIAL_RATIOS = ("geometric", "decay")
-TINY = float(np.finfo(np.float32).tiny)
+TINY = validation.TINY
 """float32's smallest normal: the lowest ratio a float32 multiplier can hold."""
 
-
-# ---------------------------------------------------------------------------
-# Validation helpers (concrete values only).
-# ---------------------------------------------------------------------------
-
-
-def concrete_or_none(value: Any) -> float | None:
-  """Returns ``value`` as a Python float, or None if it is traced."""
-  if isinstance(value, jax.core.Tracer):
-    return None
-  try:
-    return float(np.asarray(value))
-  except (TypeError, jax.errors.ConcretizationTypeError):
-    return None
+concrete_or_none = validation.concrete_or_none
 
 
 def check_curriculum_steps(curriculum_steps: ArrayLike) -> None:
-  k = concrete_or_none(curriculum_steps)
-  if k is not None and not (k > 0 and math.isfinite(k)):
-    raise ValueError(
-        f"curriculum_steps must be a positive number of optimizer steps "
-        f"(valid range: k > 0); got {curriculum_steps!r}."
-    )
+  validation.check_positive_steps(curriculum_steps, "curriculum_steps", "k")
 
 
 def check_min_scale(min_scale: ArrayLike, name: str = "min_scale") -> None:
-  s = concrete_or_none(min_scale)
   if name == "min_scale":
-    if s is not None and not TINY <= s <= 1.0:
-      raise ValueError(
-          f"min_scale must be in [{TINY:.4g}, 1] (it is eta_n(0) / eta0, the "
-          "lowest initial ratio; below float32's smallest normal it is "
-          f"flushed to 0 and freezes the deepest layer); got {min_scale!r}.")
-  elif s is not None and not 0.0 < s <= 1.0:
-    raise ValueError(f"{name} must be in (0, 1]; got {min_scale!r}.")
+    validation.check_min_scale(min_scale)
+  else:
+    validation.check_fraction(min_scale, name)
 
 
 def _check_num_depths(num_depths: int) -> None:
@@ -142,8 +121,8 @@ def decay_ratios(
   f, s = concrete_or_none(decay_factor), concrete_or_none(min_scale)
   if f is not None and s is not None:  # float64 on the host, then rounded
     return jnp.asarray(np.maximum(s, f**j), jnp.float32)
-  factor = jnp.asarray(decay_factor, jnp.float32)
-  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), factor ** j)
+  f = jnp.asarray(decay_factor, jnp.float32)
+  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), f ** j)
 
 
 def check_ratio_sequence(values: np.ndarray) -> None:
@@ -433,16 +412,9 @@ def staircase(
     ``train/resnet_train.py:update_lr``.
   """
   check_curriculum_steps(curriculum_steps)
-  c_host = concrete_or_none(factor)
-  if c_host is not None and not (c_host > 1.0 and math.isfinite(c_host)):
-    raise ValueError(
-        f"staircase factor c must be finite and > 1; got {factor!r}.")
+  validation.check_growth_factor(factor)
   if steps_per_event is not None:
-    d = concrete_or_none(steps_per_event)
-    if d is not None and not d > 0:
-      raise ValueError(
-          f"steps_per_event must be > 0 optimizer steps; got {steps_per_event!r}."
-      )
+    validation.check_positive_steps(steps_per_event, "steps_per_event")
   r = jnp.asarray(ratios, jnp.float32)
   c = jnp.asarray(factor, jnp.float32)
   log_r, log_c = jnp.log(r), jnp.log(c)
@@ -463,57 +435,6 @@ def staircase(
     return _finish(m, count, curriculum_steps)
 
   return curve
-
-
-def make_curve(
-    num_depths: int,
-    *,
-    curriculum_steps: ArrayLike,
-    schedule: str = "exponential",
-    min_scale: ArrayLike | None = None,
-    initial_ratios: str | Sequence[float] = "geometric",
-    decay_factor: ArrayLike | None = None,
-    steps_per_event: ArrayLike | None = None,
-    staircase_factor: ArrayLike | None = None,
-) -> Curve:
-  """Builds the ``(num_depths,)`` multiplier curve from LeRaC's settings.
-
-  A shortcut for ``lerac_jax.Curriculum(**settings).curve(num_depths)``; see
-  :class:`lerac_jax.Curriculum` for the settings, their defaults and what is
-  refused.
-
-  Args:
-    num_depths: number of depths ``n``.
-    curriculum_steps: ``k`` in optimizer steps, > 0.
-    schedule: one of ``'exponential'`` (Eq. 8, default), ``'linear'``,
-      ``'log'``, ``'cosine'``, ``'staircase'``.
-    min_scale: lowest initial ratio ``eta_n(0) / eta0``; default 1e-6.
-    initial_ratios: ``'geometric'`` (default), ``'decay'`` or a sequence.
-    decay_factor: per-depth factor for ``initial_ratios='decay'`` only.
-    steps_per_event: staircase only; see :func:`staircase`.
-    staircase_factor: staircase only; ``c`` in :func:`staircase`.
-
-  Returns:
-    A function from the step count to float32 multipliers of shape
-    ``(num_depths,)``.
-
-  Raises:
-    ValueError: for invalid settings (see :class:`lerac_jax.Curriculum`).
-
-  Example:
-    >>> import lerac_jax
-    >>> curve = lerac_jax.schedules.make_curve(3, curriculum_steps=10,
-    ...                                        min_scale=1e-4)
-    >>> curve(0)
-    Array([1.e+00, 1.e-02, 1.e-04], dtype=float32)
-  """
-  from lerac_jax import settings as settings_lib  # settings builds on this
-
-  return settings_lib.Curriculum(
-      curriculum_steps=curriculum_steps, schedule=schedule,
-      min_scale=min_scale, initial_ratios=initial_ratios,
-      decay_factor=decay_factor, steps_per_event=steps_per_event,
-      staircase_factor=staircase_factor).curve(num_depths)
 
 
 CURVES = {

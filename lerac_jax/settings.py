@@ -28,8 +28,7 @@ error naming the setting instead.
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, Sequence, Union
+from typing import Any, Union
 import warnings
 
 import jax
@@ -38,17 +37,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from lerac_jax import schedules
+from lerac_jax import validation
 
 ArrayLike = schedules.ArrayLike
 Curve = schedules.Curve
 
-TINY = schedules.TINY
+TINY = validation.TINY
 
 DEFAULT_MIN_SCALE = 1e-6
 DEFAULT_DECAY_FACTOR = 0.1
 DEFAULT_STAIRCASE_FACTOR = 10.0
 
-Setting = Union[int, float, jax.Array, np.ndarray]
+Setting = Union[int, float, jax.Array]
 
 
 def _is_traced(value: Any) -> bool:
@@ -81,10 +81,6 @@ def _scalar(name: str, value: Any, rule: str) -> Setting:
         f"{name} must be a real number ({rule}); got {value!r} of dtype "
         f"{arr.dtype}.")
   return float(arr)
-
-
-def _refuse(name: str, value: Any, rule: str, hint: str = "") -> None:
-  raise ValueError(f"{name} must be {rule}; got {value!r}.{hint}")
 
 
 def _ratios_tuple(ratios: Any) -> tuple[float, ...]:
@@ -163,7 +159,7 @@ class Curriculum:
   curriculum_steps: Setting
   schedule: str = "exponential"
   min_scale: Setting | None = None
-  initial_ratios: str | Sequence[float] = "geometric"  # stored as a tuple
+  initial_ratios: str | tuple[float, ...] = "geometric"
   decay_factor: Setting | None = None
   steps_per_event: Setting | None = None
   staircase_factor: Setting | None = None
@@ -193,9 +189,7 @@ class Curriculum:
 
     k = _scalar("curriculum_steps", self.curriculum_steps,
                 "k, optimizer steps > 0")
-    if not _is_traced(k) and not (k > 0 and math.isfinite(k)):
-      _refuse("curriculum_steps", self.curriculum_steps,
-              "a finite, positive number of optimizer steps (k > 0)")
+    validation.check_positive_steps(k, "curriculum_steps", "k")
     put("curriculum_steps", k)
 
     # Settings that belong to one rule only: refused when given for another.
@@ -212,34 +206,24 @@ class Curriculum:
 
     if not explicit:
       s = (DEFAULT_MIN_SCALE if self.min_scale is None else
-           _scalar("min_scale", self.min_scale, f"in [{TINY:.4g}, 1]"))
-      if not _is_traced(s) and not TINY <= s <= 1.0:
-        _refuse("min_scale", self.min_scale,
-                f"in [{TINY:.4g}, 1] (it is eta_n(0) / eta0, the lowest "
-                "initial ratio; below float32's smallest normal it is "
-                "flushed to 0 and the deepest layer is frozen for all of k)")
+           _scalar("min_scale", self.min_scale, validation.MIN_SCALE_RANGE))
+      validation.check_min_scale(s)
       put("min_scale", s)
     if self.initial_ratios == "decay":
       f = (DEFAULT_DECAY_FACTOR if self.decay_factor is None else
            _scalar("decay_factor", self.decay_factor, "in (0, 1]"))
-      if not _is_traced(f) and not 0.0 < f <= 1.0:
-        _refuse("decay_factor", self.decay_factor, "in (0, 1]")
+      validation.check_fraction(f, "decay_factor")
       put("decay_factor", f)
     if schedule == "staircase":
       c = (DEFAULT_STAIRCASE_FACTOR if self.staircase_factor is None else
            _scalar("staircase_factor", self.staircase_factor,
                    "finite and > 1"))
-      if not _is_traced(c) and not (c > 1.0 and math.isfinite(c)):
-        _refuse("staircase_factor", self.staircase_factor,
-                "finite and > 1 (the growth per update event; the official "
-                "code uses 10)")
+      validation.check_growth_factor(c)
       put("staircase_factor", c)
       if self.steps_per_event is not None:
         d = _scalar("steps_per_event", self.steps_per_event,
                     "optimizer steps > 0")
-        if not _is_traced(d) and not (d > 0 and math.isfinite(d)):
-          _refuse("steps_per_event", self.steps_per_event,
-                  "a finite, positive number of optimizer steps")
+        validation.check_positive_steps(d, "steps_per_event")
         put("steps_per_event", d)
 
   def _belongs(self, name: str, applies: bool, where: str) -> None:

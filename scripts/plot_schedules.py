@@ -36,9 +36,9 @@ def main():
   colors = plt.cm.viridis(np.linspace(0, 0.9, args.num_depths))
   deepest = {}
   for ax, name in zip(panels, names):
-    curve = lerac_jax.schedules.make_curve(
-        args.num_depths, curriculum_steps=k, schedule=name,
-        min_scale=args.min_scale)
+    curve = lerac_jax.Curriculum(
+        curriculum_steps=k, schedule=name,
+        min_scale=args.min_scale).curve(args.num_depths)
     values = np.stack([np.asarray(curve(t)) for t in steps])
     deepest[name] = values[:, -1]
     for j in range(args.num_depths):

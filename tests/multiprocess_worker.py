@@ -89,8 +89,7 @@ def main(argv):
   assert count.sharding.is_fully_replicated
   assert not count.is_fully_addressable  # a global array over 2 processes
   # Logging straight from the global state works on every process.
-  scales = np.asarray(lerac_jax.current_scales(opt_state, h.depths(),
-                                               **h.LERAC_KW))
+  scales = np.asarray(lerac_jax.current_scales(opt_state))
   count = np.asarray(count.addressable_data(0))  # this process's replica
   np.savez(out_path, __count__=np.asarray(count),
            __scales__=np.asarray(scales), **h.flat_dict(gathered))

@@ -66,10 +66,8 @@ def test_pmap_matches_single_device(optimizer):
   ref_step = jax.jit(h.train_step(ref_tx))
   seen_below_one = False
   for t in range(h.STEPS):
-    scales = np.asarray(lerac_jax.current_scales(opt_state, depths,
-                                                 **h.LERAC_KW))
-    ref_scales = np.asarray(lerac_jax.current_scales(ref_state, depths,
-                                                     **h.LERAC_KW))
+    scales = np.asarray(lerac_jax.current_scales(opt_state))
+    ref_scales = np.asarray(lerac_jax.current_scales(ref_state))
     # One row per replica, all identical, and equal to the single device's.
     assert scales.shape == (N, depths.num_depths)
     np.testing.assert_array_equal(scales, np.broadcast_to(scales[0],
@@ -107,5 +105,5 @@ def test_multipliers_inside_pmap_are_identical():
   for t in range(8):
     m, same, state = step(state)
     assert bool(np.all(same)), t
-    expected = lerac_jax.schedules.make_curve(3, **kw)(t)
+    expected = lerac_jax.Curriculum(**kw).curve(3)(t)
     np.testing.assert_allclose(np.asarray(m)[0], expected, rtol=1e-6)

@@ -83,7 +83,7 @@ def test_fsdp_training_matches_single_device(optimizer):
   count = opt_state[1].count
   assert int(count) == h.STEPS == int(ref_state[1].count)
   np.testing.assert_allclose(
-      lerac_jax.current_scales(opt_state, h.depths(), **h.LERAC_KW), 1.0)
+      lerac_jax.current_scales(opt_state), 1.0)
   for path, p in h.flat_dict(params).items():
     np.testing.assert_allclose(p, h.flat_dict(ref_params)[path], atol=1e-5,
                                rtol=1e-5, err_msg=path)
@@ -168,8 +168,7 @@ def test_explicit_sharding_types_are_stable(base, jit):
   assert count_type.sharding.spec == P()
   # The per-slice multipliers reached the stacked slices (1 is depth 0).
   ups = np.asarray(updates["f16_stacked"], np.float32)[:, 0, 0]
-  scales = np.asarray(lerac_jax.current_scales(
-      state1, depths, curriculum_steps=4, min_scale=1e-2))
+  scales = np.asarray(lerac_jax.current_scales(state1))
   assert np.all(np.diff(np.abs(ups)) < 0)
   np.testing.assert_allclose(ups / ups[0], scales[1:5] / scales[1], rtol=1e-2)
   ups = np.asarray(updates["f32_stacked_on_layer_axis"])[:, 0, 0]
@@ -415,7 +414,7 @@ def test_scanned_layers_with_logical_partitioning():
   assert opt_state[1].count.sharding.is_fully_replicated
   # AdamW's first step is about lr per element; each slice has its depth's
   # multiplier.
-  scales = np.asarray(lerac_jax.current_scales(state.opt_state, depths, **kw))
+  scales = np.asarray(lerac_jax.current_scales(state.opt_state))
   per_slice = np.abs(np.asarray(update)).max(axis=(1, 2)) / lr
   np.testing.assert_allclose(per_slice, scales[list(stacked.depths)],
                              rtol=1e-2)
@@ -438,8 +437,7 @@ def _shard_map_update(specs, depths, shapes, **kwargs):
     f = jax.shard_map(lambda g, s: tx.update(g, s), mesh=mesh,
                       in_specs=(specs, P()), out_specs=(specs, P()))
     updates, _ = jax.jit(f)(params, state)
-  scales = lerac_jax.current_scales(state, depths, curriculum_steps=10,
-                                    min_scale=1e-7)
+  scales = lerac_jax.current_scales(state)
   return updates, np.asarray(scales)
 
 

@@ -82,7 +82,7 @@ def test_sgd_updates_follow_base_times_curriculum(recipe):
   steps = K + 24
   grads, updates = sgd_run(base, steps)
   rates = base_schedules.depth_learning_rates(base, DEPTHS, **KW)
-  curve = lerac_jax.schedules.make_curve(3, **KW)
+  curve = lerac_jax.Curriculum(**KW).curve(3)
   for t in range(steps):
     lr = np.asarray(rates(t))
     np.testing.assert_allclose(lr, float(base(t)) * np.asarray(curve(t)),

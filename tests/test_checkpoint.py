@@ -59,7 +59,7 @@ def test_resume_in_fresh_process_is_bitwise_equal(tmp_path):
   for optimizer in OPTIMIZERS:
     half = run(create_state(optimizer), 0, SAVE_AT)
     scales_at_save = np.asarray(
-        lerac_jax.current_scales(half.opt_state, depths, **h.LERAC_KW))
+        lerac_jax.current_scales(half.opt_state))
     assert 0 < scales_at_save.min() < 1  # saved mid-curriculum
     ckpt = tmp_path / f"ckpt_{optimizer}"
     with ocp.StandardCheckpointer() as ckptr:
@@ -102,13 +102,11 @@ def test_restored_count_restores_the_multipliers(tmp_path):
   assert restored.opt_state[1].count.dtype == jnp.int32
   assert int(restored.opt_state[1].count) == SAVE_AT
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(restored.opt_state, depths, **h.LERAC_KW),
-      lerac_jax.current_scales(state.opt_state, depths, **h.LERAC_KW))
+      lerac_jax.current_scales(restored.opt_state),
+      lerac_jax.current_scales(state.opt_state))
   # A fresh state would restart the curriculum at the lowest multipliers.
-  assert (np.asarray(lerac_jax.current_scales(
-      create_state().opt_state, depths, **h.LERAC_KW)).min()
-          < np.asarray(lerac_jax.current_scales(
-              restored.opt_state, depths, **h.LERAC_KW)).min())
+  assert (np.asarray(lerac_jax.current_scales(create_state().opt_state)).min()
+          < np.asarray(lerac_jax.current_scales(restored.opt_state)).min())
 
 
 class MLPWithNewHead(nn.Module):
@@ -175,8 +173,8 @@ def test_new_head_keeps_the_curriculum_position_by_copying_the_count(tmp_path):
           count, num_depths=new_depths.num_depths)))
   scales = lerac_jax.current_scales(opt_state)
   # Same progress t/k = 1/2 as saved; the depth count grew by one.
-  expected = lerac_jax.schedules.make_curve(
-      new_depths.num_depths, **h.LERAC_KW)(SAVE_AT)
+  expected = lerac_jax.Curriculum(**h.LERAC_KW).curve(
+      new_depths.num_depths)(SAVE_AT)
   np.testing.assert_array_equal(scales, expected)
   updates, opt_state = new_tx.update(
       jax.tree.map(jnp.ones_like, new_params), opt_state, new_params)

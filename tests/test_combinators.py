@@ -31,7 +31,7 @@ LR = 0.1
 
 
 def curve(t):
-  return np.asarray(lerac_jax.schedules.make_curve(3, **KW)(t))
+  return np.asarray(lerac_jax.Curriculum(**KW).curve(3)(t))
 
 
 def params0():
@@ -75,7 +75,7 @@ def test_multisteps_counts_real_updates(every_k):
     real, phase = divmod(micro, every_k)
     # The multipliers follow the real-update count, not the micro-steps.
     np.testing.assert_array_equal(
-        lerac_jax.current_scales(state, DEPTHS, **KW), curve(real))
+        lerac_jax.current_scales(state), curve(real))
     updates, state = update(grads_at(micro), state, params)
     if phase < every_k - 1:  # accumulating: nothing applied
       assert_tree_close(updates, {n: np.zeros(3) for n in DEPTHS})
@@ -96,11 +96,11 @@ def test_multisteps_curriculum_ends_after_k_real_updates_not_k_microsteps():
   update = jax.jit(tx.update)
   for micro in range(KW["curriculum_steps"]):  # k micro-steps: < 1 update
     _, state = update(grads_at(micro), state, params0())
-  assert np.asarray(lerac_jax.current_scales(state, DEPTHS, **KW)).min() < 1e-3
+  assert np.asarray(lerac_jax.current_scales(state)).min() < 1e-3
   for micro in range(every_k * KW["curriculum_steps"] - KW["curriculum_steps"]):
     _, state = update(grads_at(micro), state, params0())
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(state, DEPTHS, **KW), 1.0)
+      lerac_jax.current_scales(state), 1.0)
 
 
 # ---------------------------------------------------------------------------
@@ -129,8 +129,8 @@ def test_apply_if_finite_rejected_step_holds_the_curriculum(bad_value):
   # The curriculum did not move and nothing is NaN or inf.
   assert int(lerac_jax.transform.find_count(state)) == 2
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(state, DEPTHS, **KW),
-      lerac_jax.current_scales(before_state, DEPTHS, **KW))
+      lerac_jax.current_scales(state),
+      lerac_jax.current_scales(before_state))
   for leaf in jax.tree.leaves((updates, params, state)):
     assert np.all(np.isfinite(np.asarray(leaf, np.float64)))
   for name in DEPTHS:
@@ -175,8 +175,8 @@ def test_inject_hyperparams_learning_rate_changeable_at_run_time():
     params = optax.apply_updates(params, updates)
   assert len(traces) == 1
   # The effective per-depth rate to log: injected lr x current multipliers.
-  rates = state[0].hyperparams["learning_rate"] * lerac_jax.current_scales(
-      state, DEPTHS, **KW)
+  rates = (state[0].hyperparams["learning_rate"]
+           * lerac_jax.current_scales(state))
   np.testing.assert_allclose(rates, 2.0 * curve(6))
 
 

@@ -211,7 +211,7 @@ def test_nnx_optimizer_init_and_update_paths():
   np.testing.assert_allclose(delta["layers"][1]["bias"], -1e-3 ** (2 / 3),
                              rtol=1e-4)
   np.testing.assert_allclose(delta["head"]["bias"], -1e-3, rtol=1e-4)
-  scales = lerac_jax.current_scales(opt.opt_state, depths, **kw)
+  scales = lerac_jax.current_scales(opt.opt_state)
   assert scales.shape == (depths.num_depths,)
   np.testing.assert_allclose(scales[-1], 1e-3 ** (1 - 1 / 10), rtol=1e-5)
 

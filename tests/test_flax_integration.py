@@ -88,7 +88,7 @@ def linen_step(state, x, y):
 
 def param_group_reference(depths):
   """One SGD per depth with lr * m_j(t): the hand-built way LeRaC replaces."""
-  curve = lerac_jax.schedules.make_curve(depths.num_depths, **KW)
+  curve = lerac_jax.Curriculum(**KW).curve(depths.num_depths)
   labels = lambda params: jax.tree_util.tree_map_with_path(
       lambda p, _: depths.depth_of(lerac_jax.depths.path_to_str(p)), params)
   return optax.partition(
@@ -122,7 +122,7 @@ def test_linen_train_state_on_digits():
       for path, d in depths.table.items():
         a, b = path.split("/")
         moved = np.asarray(state.params[a][b] - params0[a][b])
-        m = lerac_jax.schedules.make_curve(4, **KW)(0)[d]
+        m = lerac_jax.Curriculum(**KW).curve(4)(0)[d]
         # atol: params1 - params0 cancels digits of float32 params ~0.1.
         np.testing.assert_allclose(moved, -LR * m * np.asarray(g[a][b]),
                                    rtol=1e-3, atol=5e-8, err_msg=path)
@@ -132,7 +132,7 @@ def test_linen_train_state_on_digits():
 
   assert int(state.step) == STEPS == int(state.opt_state[1].count)
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(state.opt_state, depths, **KW), 1.0)
+      lerac_jax.current_scales(state.opt_state), 1.0)
   (x_test, y_test) = digits()[1]
   logits = state.apply_fn({"params": state.params}, x_test)
   accuracy = float(np.mean(np.argmax(logits, -1) == y_test))
@@ -209,7 +209,7 @@ def test_nnx_optimizer_on_digits(how):
     losses.append(float(step(model, optimizer, x, y)))
     if t == 0:
       after = nnx.state(model, nnx.Param)
-      scales = lerac_jax.schedules.make_curve(4, **KW)(0)
+      scales = lerac_jax.Curriculum(**KW).curve(4)(0)
       head = np.abs(after["head"]["kernel"][...] - before["head"]["kernel"])
       stem = np.abs(after["stem"]["kernel"][...] - before["stem"]["kernel"])
       # The head's first step is min_scale-small, the stem's is not.
@@ -225,7 +225,7 @@ def test_nnx_optimizer_on_digits(how):
   assert int(optimizer.step[...]) == STEPS
   assert int(lerac_jax.transform.find_count(optimizer.opt_state)) == STEPS
   np.testing.assert_array_equal(
-      lerac_jax.current_scales(optimizer.opt_state, found, **KW), 1.0)
+      lerac_jax.current_scales(optimizer.opt_state), 1.0)
   x_test, y_test = digits()[1]
   accuracy = float(np.mean(np.argmax(model(x_test), -1) == y_test))
   assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])

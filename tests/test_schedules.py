@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import lerac_jax
 from lerac_jax import schedules
 
 CURVES = ("exponential", "linear", "log", "cosine", "staircase")
@@ -122,7 +123,7 @@ def test_staircase_default_event_spacing():
 
 def test_make_curve_with_traced_hyperparameters():
   def at(k, s, t):
-    return schedules.make_curve(3, curriculum_steps=k, min_scale=s)(t)
+    return lerac_jax.Curriculum(curriculum_steps=k, min_scale=s).curve(3)(t)
   traced = jax.jit(at)(jnp.float32(10), jnp.float32(1e-4), jnp.int32(5))
   np.testing.assert_allclose(traced, at(10, 1e-4, 5), rtol=1e-6)
   np.testing.assert_allclose(traced, [1, 1e-1, 1e-2], rtol=1e-5)
@@ -154,4 +155,4 @@ def test_make_curve_with_traced_hyperparameters():
 )
 def test_bad_settings_raise_clear_errors(kwargs, message):
   with pytest.raises(ValueError, match=message):
-    schedules.make_curve(3, **kwargs)
+    lerac_jax.Curriculum(**kwargs).curve(3)

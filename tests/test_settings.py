@@ -51,7 +51,7 @@ def test_frozen():
 
 def test_multipliers_equal_the_trained_curve():
   c = lerac_jax.Curriculum(**KW)
-  curve = schedules.make_curve(3, **KW)
+  curve = lerac_jax.Curriculum(**KW).curve(3)
   for t in (0, 3, 10):
     np.testing.assert_array_equal(c.multipliers(t, num_depths=3), curve(t))
   assert c.multipliers(jnp.array([0, 10]), num_depths=3).shape == (2, 3)
@@ -226,7 +226,7 @@ def test_state_that_is_not_a_lerac_state():
   tx = lerac_jax.scale_by_lerac(DEPTHS, **KW)
   params = ones_params()
   chain = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW)
-  with pytest.raises(TypeError, match=r"needs the LeracState.*got a tuple"):
+  with pytest.raises(TypeError, match=r"needs the DepthScaleState.*got a tuple"):
     tx.update(params, chain.init(params))
   with pytest.raises(TypeError, match=r"got a dict.*restore into"):
     tx.update(params, {"count": 0})

@@ -115,7 +115,8 @@ def test_first_update_uses_count_zero_and_state_is_count_and_scales():
   # the next update uses), whatever the model.
   assert sum(x.nbytes for x in jax.tree.leaves(state)) == 4 * (3 + 1)
   assert state.scales.shape == (3,) and state.scales.dtype == jnp.float32
-  np.testing.assert_allclose(state.scales, schedules.make_curve(3, **KW)(1))
+  np.testing.assert_allclose(state.scales,
+                             lerac_jax.Curriculum(**KW).curve(3)(1))
 
 
 def test_count_saturates_instead_of_wrapping():
@@ -263,7 +264,7 @@ def test_one_extra_reduction_per_block_of_depths():
   ``PICK_CHUNK`` depths, each over its block's segment only: the compiler's
   work grows like ``D * PICK_CHUNK``, not ``D**2``.
   """
-  from lerac_jax import transform
+  from lerac_jax import engine
 
   def reduces(num_layers):
     params = {f"layer{i}": jnp.ones((4, 4)) for i in range(num_layers)}
@@ -274,13 +275,14 @@ def test_one_extra_reduction_per_block_of_depths():
                       if "stablehlo.reduce" in line]
     return hlo.count("stablehlo.reduce"), max(operand_counts)
 
-  chunk = transform.PICK_CHUNK
+  chunk = engine.PICK_CHUNK
   assert chunk == 32
   assert reduces(2)[0] == reduces(12)[0] == reduces(chunk)[0] == 1
   count, widest = reduces(3 * chunk + 5)
   assert count == 4  # ceil(101 / 32) blocks
-  assert widest == 2 * chunk + 1  # 32 operands and their 32 init values:
-  # no reduction spans all 101 depths
+  # 32 operands and their 32 init values, and the count carried along in
+  # the first one with its init: no reduction spans all 101 depths.
+  assert widest == 2 * chunk + 3
 
 
 def test_masked_leaves_are_exempt_and_ratios_unchanged():
@@ -321,22 +323,11 @@ def test_current_scales_reads_the_state_alone():
     lerac_jax.current_scales(20)  # a bare count: use Curriculum.multipliers
 
 
-def test_current_scales_old_arguments_are_only_checked():
-  """Settings typed a second time cannot make the log disagree."""
-  tx = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW)
-  state = tx.init(make_params())
-  with pytest.warns(DeprecationWarning, match="current_scales.opt_state"):
-    same = lerac_jax.current_scales(state, DEPTHS, **KW)
-  np.testing.assert_array_equal(same, lerac_jax.current_scales(state))
-  with pytest.warns(DeprecationWarning), pytest.raises(
-      ValueError, match="disagree with the ones the optimizer was built"):
-    lerac_jax.current_scales(state, DEPTHS, curriculum_steps=20)  # no min_scale
-  with pytest.warns(DeprecationWarning), pytest.raises(
-      TypeError, match="ambiguous: an int depths spec is a single depth"):
-    lerac_jax.current_scales(state, 3, **KW)
-  # layer_axis_name is not a curriculum setting: accepted and ignored.
-  with pytest.warns(DeprecationWarning):
-    lerac_jax.current_scales(state, DEPTHS, layer_axis_name="x", **KW)
+def test_current_scales_takes_the_state_alone():
+  """The settings are read from the state, never typed a second time."""
+  state = lerac_jax.lerac(optax.sgd(0.1), DEPTHS, **KW).init(make_params())
+  with pytest.raises(TypeError):
+    lerac_jax.current_scales(state, DEPTHS, **KW)  # pylint: disable=too-many-function-args
   # A state built by hand from a count has no multipliers to read.
   with pytest.raises(ValueError, match="holds no multipliers"):
     lerac_jax.current_scales(lerac_jax.LeracState(jnp.int32(3)))
