@@ -118,3 +118,20 @@ def test_the_plan_is_cut_to_the_budget_in_priority_order(budget_s, kept,
 def test_budget_fits():
   assert _budget(30.0, 45).fits(10.0) and not _budget(30.0, 45).fits(20.0)
   assert _budget(1e6, 0).fits(1e6)  # 0: no budget
+
+
+@pytest.mark.slow
+def test_a_budget_stops_cleanly_keeping_the_finished_epoch(tmp_path):
+  out = tmp_path / "gpu.json"
+  proc = _run("--tiny", "--arms", "warmup,conventional", "--budget_s", "1",
+              "--out", str(out))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "projection:" in proc.stdout and "stopped before epoch 2" in (
+      proc.stdout)
+  data = json.loads(out.read_text())
+  # Conventional runs first (priority), keeps its one epoch, and is unfinished.
+  assert list(data["arms"]) == ["conventional"]
+  record = data["arms"]["conventional"]
+  assert len(record["history"]) == 1 and record["done"] is False
+  assert data["meta"]["cut"] == ["warmup"]
+  assert data["summary"] == {}  # only finished arms are compared
