@@ -1,6 +1,6 @@
 # Copyright 2026 The lerac_jax Authors.
 # Licensed under the Apache License, Version 2.0.
-"""The paper's ResNet-18 protocol at reduced scale, sized for one GPU.
+"""The paper's ResNet-18 protocol at reduced scale, sized for one GPU lease.
 
 One command, on a machine with a GPU, compares four arms on the paper's
 recipe, shortened to a few epochs with the proportions kept:
@@ -9,25 +9,37 @@ recipe, shortened to a few epochs with the proportions kept:
   validation, the 10k test images), zero-padded from 28x28 to 32x32; or a
   TFDS image dataset (``--dataset cifar10 --data_dir DIR``, prepared
   beforehand: nothing is downloaded);
-* model: the examples' ResNet-18 (``examples.models.create_model('resnet18')``,
-  the CBS/LeRaC code's CIFAR ResNet-18);
-* SGD, eta0 0.1, momentum 0.9, L2 5e-4, batch 64, no augmentation; step
-  decay x0.1 at 35%, 65% and 95% of training (the official code's epochs
-  35/65/95 of 100, scaled);
+* model and recipe: the training program's paper config
+  (``examples/configs/cifar10_resnet18.py``: the CBS/LeRaC code's CIFAR
+  ResNet-18, SGD, eta0 0.1, momentum 0.9, L2 5e-4, batch 64, no
+  augmentation), with the step decay x0.1 at 35%, 65% and 95% of training
+  (the official code's epochs 35/65/95 of 100, scaled);
 * k = 4% of the training steps (the paper's k/T is 2.5-7%);
-* arms: ``conventional``; ``warmup``, a global linear warm-up over k;
-  ``lerac``, Eq. 8 (exponential, min_scale 1e-6, one depth per layer);
-  ``lerac_official``, as the official code (staircase, x10 per event, initial
-  ratios 0.1 per block, one depth per residual block).
+* arms, run in this priority order (``--arms`` picks some; the order stays):
 
-Every arm trains ``--seeds`` seeds at once: the train step is vmapped over a
-leading seed axis of the parameters, optimizer state and batch-norm
-statistics, and an epoch is one jitted ``lax.scan``. A seed fixes the
-initial weights and the data order, the same in every arm, so the arms are
-paired by seed. Validation and test accuracy are measured after every epoch;
-the result of a seed is its test accuracy at its best-validation epoch
-(model selection never looks at test). The JSON is rewritten after every
-epoch; a killed study resumes at the first arm not finished.
+  1. ``conventional``;
+  2. ``warmup``, a global linear warm-up over k;
+  3. ``lerac``, Eq. 8 (exponential, min_scale 1e-6, one depth per layer);
+  4. ``lerac_official``, the official code's ResNet-18 CIFAR-10 setting: one
+     depth per residual block, the stem at 1, the blocks from 1e-1 down x0.1
+     per block to 1e-5 (5 orders of magnitude over 10 groups), the head at
+     1e-3, every group x10 per update event, capped at 1.
+
+An arm is a config of the training program (:func:`make_config`); training
+is ``examples.train.train_seeds``: every seed at once, one jitted step for
+all of them. A seed fixes the initial weights and the data order, the same
+in every arm, so the arms are paired by seed. Validation and test accuracy
+are measured after every epoch; the result of a seed is its test accuracy
+at its best-validation epoch (model selection never looks at test).
+
+Budget: ``--budget_s`` is a wall-clock limit from the start of the program.
+After the first epoch the program prints the projected total (measured
+compile and epoch times) and cuts the plan to the arms, in priority order,
+that fit; before every epoch it stops cleanly if the epoch would not fit.
+Every finished epoch is in the JSON, which is rewritten after each; an arm
+cut short is kept as unfinished (``done: false``), and a later invocation
+resumes at the first unfinished arm, starting it again. Paths (``--out``,
+``--data_dir``) and the budget are not settings: a resume may change them.
 
 Usage::
 
@@ -50,30 +62,33 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
-import jax.numpy as jnp
 
 from benchmarks import study_io
 from examples import config_check
 from examples import input_pipeline
 from examples import stats
 from examples import train
-from examples.configs import default as default_config
+from examples.configs import cifar10_resnet18
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULT_OUT = os.path.join(RESULTS, "gpu_study.json")
 
-# arm -> (examples.train regime, LeRaC settings that differ from the default)
+# arm -> (training-program regime, config.lerac settings), in priority order.
 ARMS = {
     "conventional": ("conventional", {}),
     "warmup": ("warmup", {}),
     "lerac": ("lerac", {"schedule": "exponential", "min_scale": 1e-6,
-                        "group": "layer"}),
+                        "initial_ratios": "geometric", "group": "layer"}),
     "lerac_official": ("lerac/staircase", {
-        "initial_ratios": "decay", "decay_factor": 0.1,
-        "staircase_factor": 10.0, "group": "block"}),
+        "initial_ratios": "decay", "decay_factor": 0.1, "min_scale": 1e-5,
+        "staircase_factor": 10.0, "group": "block", "head_ratio": 1e-3}),
 }
 # Step decay points as fractions of training: the official 35/65/95 of 100.
 DECAY_FRACTIONS = (0.35, 0.65, 0.95)
+EQUIVALENCE_MARGIN = 0.5  # points of test accuracy, as the CPU study
+ALPHA = 0.05
+# Not settings of the study: where files are, and how long this call may run.
+NOT_SETTINGS = ("out", "data_dir", "budget_s", "seed_list", "model_kwargs")
 
 
 def pad_to_32(images: np.ndarray) -> np.ndarray:
@@ -108,85 +123,125 @@ def load_data(args: argparse.Namespace) -> input_pipeline.Dataset:
   return data
 
 
-def make_config(arm: str, args: argparse.Namespace,
-                steps_per_epoch: int) -> Any:
-  """The examples' config for one arm (optimizer, schedule, LeRaC)."""
-  config = default_config.get_config()
-  config.model = "resnet18"
+def make_config(arm: str, args: argparse.Namespace, steps_per_epoch: int):
+  """One arm: the paper's ResNet-18 config, scaled to ``args.epochs``."""
+  config = cifar10_resnet18.get_config()
+  config.dataset = args.dataset
   config.model_kwargs = dict(args.model_kwargs)
   config.batch_size = args.batch_size
+  config.eval_batch_size = args.eval_batch_size
   config.num_epochs = args.epochs
-  config.optimizer = "sgd"
   config.learning_rate = args.learning_rate
-  config.momentum = 0.9
-  config.weight_decay = 5e-4
-  config.lr_schedule = "step"
   config.step_decay_epochs = tuple(f * args.epochs for f in DECAY_FRACTIONS)
-  config.step_decay_factor = 0.1
   total = args.epochs * steps_per_epoch
   # k in epochs, so that examples.train.curriculum_steps gives k_fraction * T.
   config.k_epochs = max(1, round(args.k_fraction * total)) / steps_per_epoch
-  for key, value in ARMS[arm][1].items():
-    config.lerac[key] = value
-  config.regime = ARMS[arm][0]
+  config.tensorboard = False
+  regime, lerac = ARMS[arm]
+  config.regime = regime
+  config.lerac.update(lerac)
   config_check.validate(config)
   return config
 
 
-def stack_seeds(states: list[Any]) -> Any:
-  """One pytree with a leading seed axis from one state per seed."""
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+class Budget:
+  """The wall-clock limit, and the costs measured on the first epoch."""
+
+  def __init__(self, budget_s: float, start: float):
+    self.budget_s, self.start = budget_s, start
+    self.arm_setup_s = self.epoch_s = None  # set after the first epoch
+
+  def elapsed(self) -> float:
+    return time.time() - self.start
+
+  def fits(self, seconds: float) -> bool:
+    """Whether ``seconds`` more stay within the budget (always, without one)."""
+    return not self.budget_s or self.elapsed() + seconds <= self.budget_s
+
+  def arm_cost(self, epochs: int) -> float:
+    """A whole arm: set-up and compile, then ``epochs`` epochs."""
+    return self.arm_setup_s + epochs * self.epoch_s
 
 
-def make_run_epoch(setup: train.Setup):
-  """A jitted epoch: (states, x, y, order) -> (states, per-step metrics).
+def cut_to_fit(plan: list[str], args: argparse.Namespace,
+               budget: Budget) -> list[str]:
+  """After the first epoch of ``plan[0]``: prints the projection, cuts ``plan``.
 
-  ``order`` is (steps, seeds, batch) indices into the training arrays, so
-  each seed reads its own data order; the step is vmapped over the seeds.
+  Keeps, in priority order, the arms after the running one that fit the
+  budget with it, and removes the others from ``plan`` (in place).
+
+  Returns:
+    The arms cut.
   """
-  step = jax.vmap(setup.train_step, in_axes=(0, 0, 0, None))
-
-  def run_epoch(states, x, y, order):
-    def body(states, idx):
-      states, metrics = step(states, x[idx], y[idx], jnp.float32(0.0))
-      return states, {"loss": metrics["loss"], "lr": metrics["lr"],
-                      "scales": metrics["scales"]}
-    return jax.lax.scan(body, states, order)
-
-  return jax.jit(run_epoch)
-
-
-def make_evaluate(setup: train.Setup, batch_size: int):
-  """Accuracy of every seed on a split: a (seeds,) numpy array."""
-  step = jax.jit(jax.vmap(setup.eval_step, in_axes=(0, None, None, None)))
-
-  def evaluate(states, split) -> np.ndarray:
-    x, y = split
-    correct = []
-    for i in range(0, len(x), batch_size):
-      xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-      n = len(xb)
-      if n < batch_size:  # one shape, one compilation
-        xb = np.pad(xb, [(0, batch_size - n)] + [(0, 0)] * (xb.ndim - 1))
-        yb = np.pad(yb, (0, batch_size - n))
-      _, c = step(states, xb, yb, jnp.float32(0.0))
-      correct.append(np.asarray(c)[:, :n])
-    return np.concatenate(correct, axis=1).mean(axis=1)
-
-  return evaluate
+  running = (args.epochs - 1) * budget.epoch_s
+  arm = budget.arm_cost(args.epochs)
+  total = budget.elapsed() + running + arm * (len(plan) - 1)
+  print(f"projection: {total:.0f} s in all for {plan} (epochs of "
+        f"{budget.epoch_s:.1f} s, {budget.arm_setup_s:.1f} s of set-up and "
+        f"compile per arm); budget {budget.budget_s:g} s", flush=True)
+  if not budget.budget_s:
+    return []
+  room = budget.budget_s - budget.elapsed() - running
+  keep = 1 + max(0, min(len(plan) - 1, math.floor(room / arm)))
+  cut = plan[keep:]
+  del plan[keep:]
+  if cut:
+    print(f"--budget_s {budget.budget_s:g}: cut {cut}; runs {plan}",
+          flush=True)
+  return cut
 
 
-def epoch_order(seeds: list[int], epoch: int, num_examples: int,
-                batch_size: int) -> np.ndarray:
-  """(steps, seeds, batch) indices: each seed's own shuffle of this epoch.
+def run_arm(arm: str, args: argparse.Namespace, data: input_pipeline.Dataset,
+            record: dict[str, Any], save, budget: Budget, plan: list[str],
+            init_fns: dict[Any, Any]) -> bool:
+  """Trains one arm, all seeds at once; ``record`` is updated every epoch.
 
-  Seed s's order comes from ``numpy.random.default_rng([s, epoch])``, so it
-  is the same in every arm and does not depend on how many seeds run.
+  The first epoch of the invocation measures the costs and cuts ``plan``
+  (:func:`cut_to_fit`); every later epoch first checks that it fits.
+
+  Returns:
+    Whether the arm finished (False: the budget stopped it).
   """
-  steps = input_pipeline.steps_per_epoch(num_examples, batch_size)
-  orders = [np.random.default_rng([s, epoch]).permutation(num_examples)
-            [:steps * batch_size].reshape(steps, batch_size) for s in seeds]
-  return np.stack(orders, axis=1).astype(np.int32)
+  t0 = time.time()
+  spe = input_pipeline.steps_per_epoch(len(data.train[0]), args.batch_size)
+  config = make_config(arm, args, spe)
+  setup = train.create_setup(config, config.regime, data)
+  # Every arm trains the same model: one compiled model.init for all.
+  if setup.model not in init_fns:
+    init_fns[setup.model] = quick_compiling_init(setup.model)
+  setup.init_fn = init_fns[setup.model]
+  record.update({
+      "regime": config.regime,
+      "lerac": {k: config.lerac[k] for k in ARMS[arm][1]},
+      "num_depths": setup.depths.num_depths,
+      "curriculum_steps": train.curriculum_steps(config, spe),
+      "total_steps": setup.total_steps, "steps_per_epoch": spe,
+      "history": [], "done": False})
+  epochs = train.train_seeds(setup, args.seed_list, args.seed_mode)
+  for epoch in range(1, args.epochs + 1):
+    if budget.epoch_s is not None and not budget.fits(budget.epoch_s):
+      print(f"{arm}: stopped before epoch {epoch} by --budget_s "
+            f"{budget.budget_s:g} ({budget.elapsed():.0f} s elapsed); "
+            f"{epoch - 1} epochs kept", flush=True)
+      epochs.close()
+      return False
+    h = next(epochs)
+    record["history"].append(h)
+    record["wall_s"] = time.time() - t0
+    record["best"] = best_validation(record["history"])
+    save()
+    print(f"{arm} epoch {epoch}/{args.epochs}: val {100 * np.mean(h['val']):.2f}"
+          f" test {100 * np.mean(h['test']):.2f} (mean of {len(h['val'])} "
+          f"seeds; {h['wall_s']:.1f} s"
+          + (f", after {h['compile_s']:.1f} s of compile" if "compile_s" in h
+             else "") + ")", flush=True)
+    if budget.epoch_s is None:
+      budget.epoch_s = h["wall_s"]
+      budget.arm_setup_s = time.time() - t0 - h["wall_s"]
+      cut_to_fit(plan, args, budget)
+  record["done"] = True
+  save()
+  return True
 
 
 def quick_compiling_init(model) -> Any:
@@ -200,62 +255,6 @@ def quick_compiling_init(model) -> Any:
   options = ({"xla_backend_optimization_level": 0}
              if jax.default_backend() == "cpu" else None)
   return jax.jit(model.init, compiler_options=options)
-
-
-def run_arm(arm: str, args: argparse.Namespace,
-            data: input_pipeline.Dataset, record: dict[str, Any],
-            save, compiled_init: dict[str, Any]) -> None:
-  """Trains one arm, all seeds at once; ``record`` is updated every epoch.
-
-  ``compiled_init`` carries the first arm's jitted ``model.init`` to the
-  others: every arm trains the same model, and on CPU compiling its
-  initialisers is most of a small run's set-up time.
-  """
-  spe = input_pipeline.steps_per_epoch(len(data.train[0]), args.batch_size)
-  config = make_config(arm, args, spe)
-  setup = train.create_setup(config, config.regime, data)
-  if compiled_init.get("model") != setup.model:  # same class and fields
-    compiled_init.update(model=setup.model, init_fn=quick_compiling_init(
-        setup.model))
-  setup.init_fn = compiled_init["init_fn"]
-  states = stack_seeds([train.create_train_state(setup, s)
-                        for s in args.seed_list])
-  run_epoch = make_run_epoch(setup)
-  evaluate = make_evaluate(setup, args.eval_batch_size)
-  x_train = jnp.asarray(data.train[0])
-  y_train = jnp.asarray(data.train[1])
-  record.update({
-      "regime": config.regime, "lerac": {k: config.lerac[k] for k in
-                                         ARMS[arm][1]},
-      "num_depths": setup.depths.num_depths,
-      "curriculum_steps": train.curriculum_steps(config, spe),
-      "total_steps": setup.total_steps, "steps_per_epoch": spe,
-      "history": [], "done": False})
-  t0 = time.time()
-  for epoch in range(args.epochs):
-    t_epoch = time.time()
-    order = epoch_order(args.seed_list, epoch, len(data.train[0]),
-                        args.batch_size)
-    states, metrics = run_epoch(states, x_train, y_train, order)
-    loss = np.asarray(metrics["loss"])  # (steps, seeds)
-    train_s = time.time() - t_epoch
-    val = evaluate(states, data.validation)
-    test = evaluate(states, data.test)
-    record["history"].append({
-        "epoch": epoch + 1, "train_loss": loss.mean(axis=0).tolist(),
-        "val": val.tolist(), "test": test.tolist(),
-        "lr_end": float(np.asarray(metrics["lr"])[-1, 0]),
-        "smallest_multiplier_first_step": float(
-            np.asarray(metrics["scales"])[0].min()),
-        "train_s": train_s, "wall_s": time.time() - t_epoch})
-    record["wall_s"] = time.time() - t0
-    record["best"] = best_validation(record["history"])
-    save()
-    print(f"{arm} epoch {epoch + 1}/{args.epochs}: val "
-          f"{100 * val.mean():.2f} test {100 * test.mean():.2f} (mean of "
-          f"{len(val)} seeds; {time.time() - t_epoch:.1f} s)", flush=True)
-  record["done"] = True
-  save()
 
 
 def best_validation(history: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -276,11 +275,24 @@ def best_validation(history: list[dict[str, Any]]) -> dict[str, list[Any]]:
           "test": [history[i]["test"][s] for s, i in enumerate(at)]}
 
 
-def summarise(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
-  """Best-validation test accuracy per arm, and paired tests vs the others.
+def decide(result: dict[str, Any]) -> str:
+  """The CPU study's rule: t-test, then TOST, both Holm-adjusted."""
+  if result["t_p_holm"] is not None and result["t_p_holm"] < ALPHA:
+    return "better" if result["mean_diff"] > 0 else "worse"
+  if result["tost_p_holm"] is not None and result["tost_p_holm"] < ALPHA:
+    return f"equivalent within ±{EQUIVALENCE_MARGIN:g} points"
+  return "inconclusive"
 
-  The t-tests against ``conventional`` and against ``warmup`` are adjusted
-  by Holm together, as one family.
+
+def summarise(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+  """Best-validation test accuracy per arm, and paired contrasts.
+
+  Each LeRaC arm against ``conventional`` and against ``warmup``, in points:
+  the mean difference with its 95% t interval, the paired t-test and the
+  TOST equivalence test (margin ±``EQUIVALENCE_MARGIN``), each
+  Holm-adjusted over the family of these contrasts, the Wilcoxon p and the
+  decision. Only finished arms count. Undefined values are null (strict
+  JSON).
   """
   done = {a: r for a, r in arms.items() if r.get("done")}
   out = {a: {"test_mean": float(np.mean(r["best"]["test"])),
@@ -290,20 +302,33 @@ def summarise(arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
          for a, r in done.items()}
   contrasts = [(a, b) for b in ("conventional", "warmup") if b in done
                for a in done if a.startswith("lerac")]
-  tests = [stats.paired_tests(done[a]["best"]["test"],
-                              done[b]["best"]["test"]) for a, b in contrasts]
-  holm = stats.adjust_pvalues([t["t_pvalue"] for t in tests], "holm")
-  for (a, b), t, h in zip(contrasts, tests, holm):
-    # Undefined tests (e.g. identical results) are null: strict JSON.
-    out[a][f"vs_{b}"] = {k: None if math.isnan(v) else v
-                         for k, v in {**t, "t_pvalue_holm": h}.items()}
+  tests = [stats.paired_contrast(100 * np.array(done[a]["best"]["test"]),
+                                 100 * np.array(done[b]["best"]["test"]),
+                                 EQUIVALENCE_MARGIN) for a, b in contrasts]
+  for key in ("t_p", "tost_p"):
+    for t, p in zip(tests, stats.adjust_pvalues([t[key] for t in tests],
+                                                "holm")):
+      t[f"{key}_holm"] = p
+  for (a, b), t in zip(contrasts, tests):
+    t = {k: None if isinstance(v, float) and math.isnan(v) else v
+         for k, v in t.items()}
+    t["decision"] = decide(t)
+    out[a][f"vs_{b}"] = t
   return out
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+  return {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--out", default=DEFAULT_OUT)
+  p.add_argument("--budget_s", type=float, default=540.0,
+                 help="wall-clock limit in seconds from the program's start "
+                 "(0: none). The default leaves a 10-minute GPU run a minute "
+                 "for Python, JAX start-up and the last write")
   p.add_argument("--tiny", action="store_true",
                  help="CPU smoke run: 128 training images, a width-4 "
                  "ResNet with one block per stage, 2 epochs, 2 seeds")
@@ -312,8 +337,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "name such as cifar10")
   p.add_argument("--data_dir", default="")
   p.add_argument("--arms", default=",".join(ARMS),
-                 type=lambda s: s.split(","))
-  p.add_argument("--seeds", type=int, default=4)
+                 type=lambda s: s.split(","),
+                 help="a subset of the arms; they run in priority order "
+                 f"({', '.join(ARMS)})")
+  p.add_argument("--seeds", type=int, default=8)
   p.add_argument("--epochs", type=int, default=6)
   p.add_argument("--k_fraction", type=float, default=0.04)
   p.add_argument("--batch_size", type=int, default=64)
@@ -327,6 +354,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                  help="ResNet-18 base width (64 is the paper's)")
   p.add_argument("--blocks_per_stage", type=int, default=2,
                  help="basic blocks per stage (2: ResNet-18)")
+  p.add_argument("--seed_mode", default="unroll", choices=train.SEED_MODES,
+                 help="how the seeds share a step: unroll (one ordinary "
+                 "step per seed in one program) or vmap (grouped "
+                 "convolutions); see examples.train.make_seed_step")
   args = p.parse_args(argv)
   if args.tiny:  # smaller defaults; an option given explicitly still wins
     p.set_defaults(seeds=2, epochs=2, width=4, blocks_per_stage=1,
@@ -336,6 +367,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   unknown = set(args.arms) - set(ARMS)
   if unknown:
     p.error(f"unknown arms {sorted(unknown)}; choose from {list(ARMS)}")
+  args.arms = [a for a in ARMS if a in args.arms]  # priority order
+  if args.budget_s < 0:
+    p.error(f"--budget_s {args.budget_s:g}: give seconds > 0, or 0 for none")
   args.seed_list = list(range(args.seeds))
   args.model_kwargs = {"width": args.width,
                        "stage_sizes": (args.blocks_per_stage,) * 4}
@@ -343,21 +377,29 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> dict[str, Any]:
+  budget_start = time.time()
   args = parse_args(argv)
-  settings = {k: v for k, v in vars(args).items()
-              if k not in ("out", "seed_list", "model_kwargs")}
+  budget = Budget(args.budget_s, budget_start)
+  settings = settings_of(args)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   study_io.acquire(args.out)  # a second writer is refused; held to the end
   data = {"meta": {}, "arms": {}}
   if os.path.exists(args.out):
     data = study_io.load_results(args.out, ("meta", "arms"))
-    if data["meta"].get("settings") != settings:
+    stored = {k: v for k, v in data["meta"].get("settings", {}).items()
+              if k not in NOT_SETTINGS}
+    if stored != settings:
+      changed = sorted(k for k in set(stored) | set(settings)
+                       if stored.get(k) != settings.get(k))
       raise SystemExit(f"{args.out} holds a study with other settings "
-                       f"({data['meta'].get('settings')}); use another --out.")
+                       f"(changed: {changed}; stored {stored}); use another "
+                       "--out.")
   data["meta"].update({
       "settings": settings, "command": " ".join(sys.argv),
       "devices": [str(d) for d in jax.devices()],
-      "jax_version": jax.__version__})
+      "jax_version": jax.__version__,
+      # None: XLA's default, TF32 for float32 convolutions on recent GPUs.
+      "default_matmul_precision": jax.config.jax_default_matmul_precision})
 
   def save():
     data["summary"] = summarise(data["arms"])
@@ -365,22 +407,53 @@ def main(argv=None) -> dict[str, Any]:
 
   dataset = load_data(args)
   print(f"{dataset.summary()}; devices {data['meta']['devices']}", flush=True)
-  compiled_init: dict[str, Any] = {}
+  todo = []
   for arm in args.arms:
     if data["arms"].get(arm, {}).get("done"):
       print(f"{arm}: done, kept", flush=True)
-      continue
+    else:
+      todo.append(arm)
+  plan = list(todo)  # arms still to run, in priority order
+  cut: list[str] = []
+  init_fns: dict[Any, Any] = {}
+  while plan:
+    arm = plan[0]
+    if budget.epoch_s is not None and not budget.fits(
+        budget.arm_cost(args.epochs)):
+      cut += plan
+      print(f"--budget_s {args.budget_s:g}: no time for {plan} (projected "
+            f"{budget.arm_cost(args.epochs):.0f} s per arm, "
+            f"{budget.elapsed():.0f} s elapsed)", flush=True)
+      break
     data["arms"][arm] = {}  # an unfinished arm starts again
-    run_arm(arm, args, dataset, data["arms"][arm], save, compiled_init)
+    before = list(plan)
+    finished = run_arm(arm, args, dataset, data["arms"][arm], save, budget,
+                       plan, init_fns)
+    cut += [a for a in before if a not in plan]
+    if not finished:
+      cut += plan[1:]
+      break
+    plan.pop(0)
+  data["meta"]["cut"] = cut
   save()
   for arm, s in data["summary"].items():
     diffs = "; ".join(
-        f"{b}: {100 * s[b]['mean_diff']:+.2f} (Holm p "
-        f"{stats.format_p(s[b]['t_pvalue_holm'])})"
+        f"{b[3:]}: {s[b]['mean_diff']:+.2f} [{_f(s[b]['ci_low'])}, "
+        f"{_f(s[b]['ci_high'])}] (Holm p {_p(s[b]['t_p_holm'])}, TOST Holm "
+        f"p {_p(s[b]['tost_p_holm'])}: {s[b]['decision']})"
         for b in ("vs_conventional", "vs_warmup") if b in s)
     print(f"{arm}: best-val test {100 * s['test_mean']:.2f} ± "
           f"{100 * s['test_std']:.2f}" + (f"; {diffs}" if diffs else ""))
+  print(f"wall time {budget.elapsed():.0f} s", flush=True)
   return data
+
+
+def _f(v) -> str:
+  return "n/a" if v is None else f"{v:+.2f}"
+
+
+def _p(v) -> str:
+  return "n/a" if v is None else stats.format_p(v)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -62,6 +63,7 @@ from lerac_jax import depths as depth_lib  # pylint: disable=g-import-not-at-top
 from benchmarks import models  # pylint: disable=g-import-not-at-top
 from benchmarks import study_io  # pylint: disable=g-import-not-at-top
 from examples import models as example_models  # pylint: disable=g-import-not-at-top
+from examples import train  # pylint: disable=g-import-not-at-top
 
 # Curriculum settings: k is far beyond the timed steps, so every timed step of
 # B and C is inside the curriculum (B's cost does not depend on t anyway: it
@@ -130,14 +132,23 @@ QUICK = {
 STATE_SWEEP_LAYERS = (2, 8, 24, 96)
 
 
+# The training program's recipes (examples.train.create_optimizer): adamw with
+# decoupled decay 1e-4; sgd with momentum 0.9 and L2 5e-4 added before it
+# (torch.optim.SGD semantics), the CBS / LeRaC ResNet recipe.
+OPTIMIZER_SETTINGS = {
+    "adamw": dict(optimizer="adamw", weight_decay=1e-4),
+    "sgd": dict(optimizer="sgd", weight_decay=5e-4, momentum=0.9,
+                nesterov=False),
+}
+
+
 def make_optimizer(kind: str, lr) -> optax.GradientTransformation:
   """The plain optimizer; ``lr`` may be a float or a schedule."""
-  if kind == "adamw":
-    return optax.adamw(lr, weight_decay=1e-4)
-  if kind == "sgd":  # torch.optim.SGD semantics: wd added before momentum
-    return optax.chain(optax.add_decayed_weights(5e-4),
-                       optax.sgd(lr, momentum=0.9))
-  raise ValueError(f"unknown optimizer {kind!r}")
+  if kind not in OPTIMIZER_SETTINGS:
+    raise ValueError(f"unknown optimizer {kind!r}; use "
+                     f"{' or '.join(OPTIMIZER_SETTINGS)}")
+  return train.create_optimizer(
+      ml_collections.ConfigDict(OPTIMIZER_SETTINGS[kind]), lr)
 
 
 # ---------------------------------------------------------------------------
@@ -243,10 +254,9 @@ def make_step(task: Task, tx: optax.GradientTransformation) -> Callable:
 
   def step(carry, batch):
     params, extra, opt_state = carry
-    (loss, new_extra), grads = jax.value_and_grad(
-        lambda p: loss_and_extra(task, p, extra, batch), has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
+    params, opt_state, loss, new_extra = train.optimizer_step(
+        lambda p: loss_and_extra(task, p, extra, batch), tx, params,
+        opt_state)
     return (params, new_extra, opt_state), loss
 
   return step

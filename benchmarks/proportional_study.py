@@ -111,12 +111,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import jax
-import jax.numpy as jnp
-
 from benchmarks import study_io
 from examples import config_check
-from examples import input_pipeline
 from examples import plots
 from examples import stats
 from examples import train
@@ -178,48 +174,30 @@ def run_key(run: dict[str, Any]) -> str:
   return f"{run['arm']}|seed={run['seed']}"
 
 
-def train_one(setup: train.Setup, seed: int) -> dict[str, Any]:
-  """Trains one arm with one seed; test only for the best-validation epoch.
+def study_record(setup: train.Setup, result: dict[str, Any]) -> dict[str, Any]:
+  """What the study keeps of one ``train.train_and_evaluate`` run.
+
+  The config tests only when validation improves
+  (``eval_test_every_epoch=False``), so the best-validation epoch's test
+  result is the one model selection picks.
 
   Returns:
-    The run record: per-epoch history (epoch 0 is the initialisation), the
-    best-validation epoch and its test accuracy, and the packed per-example
-    test correctness of that model.
+    The run record: per-epoch history (epoch 0 is the initialisation, ``lr``
+    the rate of the epoch's last step), the best-validation epoch and its
+    test accuracy, and the packed per-example test correctness of that model.
   """
-  config, data = setup.config, setup.dataset
-  state = train.create_train_state(setup, seed)
-  data_rng = np.random.default_rng(seed)
-  no_blur = jnp.float32(0.0)  # no CBS arm: the models ignore sigma
-  t0 = time.time()
-
-  def validate(epoch, train_loss):
-    val = train.evaluate(setup, state, data.validation, 0.0)
-    return {"epoch": epoch, "step": int(state.step),
-            "lr": float(setup.learning_rate_fn(max(int(state.step) - 1, 0))),
-            "train_loss": train_loss, "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"]}
-
-  history = [validate(0, None)]
-  best_epoch, best_state = None, None
-  for epoch in range(1, config.num_epochs + 1):
-    losses = []
-    for x, y in input_pipeline.batches(*data.train, config.batch_size,
-                                       data_rng):
-      state, metrics = setup.train_step(state, x, y, no_blur)
-      losses.append(metrics["loss"])
-    history.append(validate(epoch, float(np.mean(jax.device_get(losses)))))
-    if best_epoch is None or (history[-1]["val_accuracy"]
-                              > history[best_epoch]["val_accuracy"]):
-      best_epoch, best_state = epoch, state  # earliest best on ties
-  test = train.evaluate(setup, best_state, data.test, 0.0)
+  best = result["best"]
+  history = [{"epoch": h["epoch"], "step": h["step"],
+              "lr": float(setup.learning_rate_fn(max(h["step"] - 1, 0))),
+              "train_loss": h.get("train_loss"), "val_loss": h["val_loss"],
+              "val_accuracy": h["val_accuracy"]} for h in result["history"]]
   return {
-      "steps": int(state.step), "steps_per_epoch": setup.steps_per_epoch,
+      "steps": result["steps"], "steps_per_epoch": setup.steps_per_epoch,
       "num_depths": setup.depths.num_depths,
-      "best_epoch": best_epoch,
-      "best_val_accuracy": history[best_epoch]["val_accuracy"],
-      "test_accuracy": test["accuracy"], "num_test": len(test["correct"]),
-      "test_correct": study_io.pack_bools(test["correct"]),
-      "history": history, "wall_time": time.time() - t0,
+      "best_epoch": best["epoch"], "best_val_accuracy": best["val"],
+      "test_accuracy": best["test"], "num_test": len(best["test_correct"]),
+      "test_correct": study_io.pack_bools(best["test_correct"]),
+      "history": history, "wall_time": result["wall_time"],
   }
 
 
@@ -279,7 +257,10 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
       dataset = train.load_dataset(config)
     if run["arm"] not in setups:
       setups[run["arm"]] = train.create_setup(config, config.regime, dataset)
-    record = {**run, **train_one(setups[run["arm"]], run["seed"])}
+    setup = setups[run["arm"]]
+    result = train.train_and_evaluate(config, setup=setup, seed=run["seed"],
+                                      progress=False)
+    record = {**run, **study_record(setup, result)}
     data["runs"][run_key(run)] = record
     study_io.save_results(args.out, data)
     print(f"[{i + 1}/{len(todo)}] {run_key(run)}: best val epoch "
@@ -336,36 +317,7 @@ def contrast_tests(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     >>> r['mean_diff'], r['n']
     (0.25, 4)
   """
-  from scipy import stats as sps  # pylint: disable=g-import-not-at-top
-  from statsmodels.stats.weightstats import ttost_paired  # pylint: disable=g-import-not-at-top
-  d = a - b
-  n = len(d)
-  mean = float(np.mean(d))
-  out = {"n": n, "mean_diff": mean, "ci_low": math.nan, "ci_high": math.nan,
-         "t_p": math.nan, "tost_p": math.nan, "wilcoxon_p": math.nan}
-  if n < 2 or np.allclose(d, d[0]):
-    return out
-  sem = float(np.std(d, ddof=1) / math.sqrt(n))
-  half = float(sps.t.ppf(0.975, n - 1)) * sem
-  out.update(ci_low=mean - half, ci_high=mean + half,
-             t_p=float(sps.ttest_rel(a, b).pvalue),
-             tost_p=float(ttost_paired(a, b, -EQUIVALENCE_MARGIN,
-                                       EQUIVALENCE_MARGIN)[0]))
-  if not np.allclose(d, 0):
-    out["wilcoxon_p"] = float(sps.wilcoxon(a, b).pvalue)
-  return out
-
-
-def adjust(pvalues: list[float], method: str) -> list[float]:
-  """Holm (``'holm'``) or Benjamini-Hochberg (``'fdr_bh'``) adjusted p."""
-  from statsmodels.stats.multitest import multipletests  # pylint: disable=g-import-not-at-top
-  finite = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
-  out = [math.nan] * len(pvalues)
-  if finite:
-    adjusted = multipletests([pvalues[i] for i in finite], method=method)[1]
-    for i, p in zip(finite, adjusted):
-      out[i] = float(p)
-  return out
+  return stats.paired_contrast(a, b, EQUIVALENCE_MARGIN)
 
 
 def decide(result: dict[str, Any]) -> str:
@@ -392,8 +344,8 @@ def family(runs: dict[tuple[str, int], dict[str, Any]],
     results.append({"a": arm_a, "b": arm_b, **contrast_tests(a, b),
                     "mcnemar": mcnemar})
   for key in ("t_p", "tost_p"):
-    holm = adjust([r[key] for r in results], "holm")
-    bh = adjust([r[key] for r in results], "fdr_bh")
+    holm = stats.adjust_pvalues([r[key] for r in results], "holm")
+    bh = stats.adjust_pvalues([r[key] for r in results], "fdr_bh")
     for r, h, f in zip(results, holm, bh):
       r[f"{key}_holm"], r[f"{key}_bh"] = h, f
   for r in results:

@@ -16,7 +16,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -191,6 +192,62 @@ def _cross_entropy(logits, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
+def classification_loss(model: Any, variables: dict[str, Any], x, y,
+                        **apply_kwargs) -> Callable[[Any], Any]:
+  """The mean cross-entropy of a batch as a function of the parameters.
+
+  Args:
+    model: the linen module.
+    variables: its variables other than ``params`` (e.g. ``batch_stats``);
+      every collection in it is updated by the forward pass.
+    x: the inputs.
+    y: the integer labels.
+    **apply_kwargs: keyword arguments of ``model.apply`` (``train``,
+      ``sigma``, ``rngs``).
+
+  Returns:
+    ``params -> (loss, (logits, updated variables))``, for
+    :func:`optimizer_step`.
+  """
+
+  def loss_fn(params):
+    logits, updates = model.apply({'params': params, **variables}, x,
+                                  mutable=list(variables), **apply_kwargs)
+    return _cross_entropy(logits, y).mean(), (logits, updates)
+
+  return loss_fn
+
+
+def optimizer_step(loss_fn: Callable[[Any], Any],
+                   tx: optax.GradientTransformation, params: Any,
+                   opt_state: Any) -> tuple[Any, Any, jax.Array, Any]:
+  """One gradient step: the one place where every training loop updates.
+
+  .. math::
+    g = \\nabla_\\theta L(\\theta), \\quad (u, s') = \\mathrm{tx.update}(g, s,
+    \\theta), \\quad \\theta' = \\theta + u
+
+  Args:
+    loss_fn: ``params -> (loss, aux)``.
+    tx: the optimizer.
+    params: the parameters before the step.
+    opt_state: the optimizer state before the step.
+
+  Returns:
+    ``(params, opt_state, loss, aux)`` after the step.
+
+  Example:
+    >>> tx = optax.sgd(0.5)
+    >>> p, s, loss, _ = optimizer_step(lambda p: (p ** 2, None), tx,
+    ...                                jnp.float32(2.0), tx.init(0.0))
+    >>> float(p), float(loss)
+    (0.0, 4.0)
+  """
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss, aux
+
+
 def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
   """A jitted step: (state, x, y, sigma) -> (state, metrics).
 
@@ -198,18 +255,12 @@ def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
   """
 
   def train_step(state, x, y, sigma):
-    dropout_rng = jax.random.fold_in(state.rng, state.step)
-
-    def loss_fn(params):
-      logits, updates = model.apply(
-          {'params': params, 'batch_stats': state.batch_stats}, x,
-          train=True, sigma=sigma if use_cbs else None,
-          rngs={'dropout': dropout_rng}, mutable=['batch_stats'])
-      loss = _cross_entropy(logits, y).mean()
-      return loss, (logits, updates)
-
-    (loss, (logits, updates)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params)
+    loss_fn = classification_loss(
+        model, {'batch_stats': state.batch_stats}, x, y, train=True,
+        sigma=sigma if use_cbs else None,
+        rngs={'dropout': jax.random.fold_in(state.rng, state.step)})
+    params, opt_state, loss, (logits, updates) = optimizer_step(
+        loss_fn, state.tx, state.params, state.opt_state)
     metrics = {
         'loss': loss,
         'accuracy': jnp.mean(jnp.argmax(logits, -1) == y),
@@ -218,8 +269,9 @@ def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
         'lr': jnp.asarray(learning_rate_fn(state.step), jnp.float32),
         'scales': scales_fn(state.opt_state),
     }
-    state = state.apply_gradients(
-        grads=grads, batch_stats=updates.get('batch_stats', {}))
+    state = state.replace(step=state.step + 1, params=params,
+                          opt_state=opt_state,
+                          batch_stats=updates.get('batch_stats', {}))
     return state, metrics
 
   return jax.jit(train_step)
@@ -268,6 +320,79 @@ def snr_initial_ratios(config: ml_collections.ConfigDict, model: Any,
   return tuple(float(r) for r in np.asarray(ratios))
 
 
+def lerac_with_head_ratio(make_optimizer: Callable[[], optax.GradientTransformation],
+                          depths: lerac_jax.Depths, kwargs: dict[str, Any],
+                          head_ratio: float, regime: Regime
+                          ) -> tuple[optax.GradientTransformation,
+                                     Callable[[Any], jax.Array]]:
+  """LeRaC whose head (the last depth) starts at its own ratio.
+
+  The official ResNet code starts the head at ``clf_lr`` (1e-3 of eta0 on
+  CIFAR-10) while the deepest blocks start lower (1e-5): a rise at the last
+  depth, which one curriculum refuses (its ratios are non-increasing). So
+  the head gets a curriculum of its own, ``optax.partition``-ed from the
+  body's: the same schedule, k and, for the staircase, the same events
+  (x``c`` each, capped at 1), starting at ``head_ratio``. The body keeps the
+  configured ratios; its entry for the head's depth (masked out) is set to
+  the last block's, so it does not change the body's event spacing.
+
+  Args:
+    make_optimizer: builds a fresh base optimizer (one per part).
+    depths: the model's depths; the head is depth ``num_depths - 1``.
+    kwargs: :func:`lerac_kwargs` for the body.
+    head_ratio: the head's initial ratio, in ``(0, 1]``.
+    regime: the parsed regime (the reversed control is refused).
+
+  Returns:
+    The optimizer and the per-depth multipliers as a function of its state
+    (the head's in the last entry).
+
+  Raises:
+    ValueError: for the reversed or SNR regimes, or fewer than 2 depths.
+  """
+  if regime.reverse or regime.snr:
+    raise ValueError(f'lerac.head_ratio={head_ratio} is for the forward '
+                     f'curriculum with configured ratios; regime '
+                     f'{regime.name!r} does not take it. Set it to 0.')
+  n = depths.num_depths
+  if n < 2:
+    raise ValueError(f'lerac.head_ratio needs a head and a body: the model '
+                     f'has {n} depth. Set it to 0.')
+  k = kwargs['curriculum_steps']
+  ratios = np.asarray(lerac_jax.schedules.make_curve(n, **kwargs)(0))
+  body = tuple(float(r) for r in ratios[:-1]) + (float(ratios[-2]),)
+  shared = {'curriculum_steps': k, 'schedule': kwargs['schedule']}
+  if kwargs['schedule'] == 'staircase':
+    c = kwargs['staircase_factor']
+    events = max(1, math.ceil(-math.log(min(body)) / math.log(c) - 1e-4))
+    shared.update(staircase_factor=c, steps_per_event=kwargs.get(
+        'steps_per_event', k / events))
+  last = n - 1
+
+  def labels(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: 'head' if depths.depth_of(
+            lerac_jax.depths.path_to_str(path)) == last else 'body', params)
+
+  head_depths = {path: 0 for path, d in depths.table.items() if d == last}
+  with warnings.catch_warnings():
+    # The head alone is one depth; its ratio below 1 still makes a curve.
+    warnings.filterwarnings('ignore', 'The LeRaC curriculum has a single')
+    head_tx = lerac_jax.lerac(make_optimizer(), head_depths,
+                              initial_ratios=(head_ratio,), **shared)
+  tx = optax.partition({
+      'body': lerac_jax.lerac(make_optimizer(), depths, initial_ratios=body,
+                              **shared),
+      'head': head_tx}, labels)
+
+  def scales_fn(opt_state):
+    inner = opt_state.inner_states
+    body_scales = lerac_jax.current_scales(inner['body'])
+    return body_scales.at[-1].set(lerac_jax.current_scales(inner['head'])[0])
+
+  return tx, scales_fn
+
+
 def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
                  dataset: input_pipeline.Dataset | None = None) -> Setup:
   """Builds the model, depths, optimizer and jitted steps for one regime."""
@@ -285,7 +410,12 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     depths = depths.reversed()
   lr_fn = create_learning_rate_fn(config, regime, spe)
   tx = create_optimizer(config, lr_fn)
-  if regime.lerac:
+  if regime.lerac and config.lerac.get('head_ratio', 0.0):
+    kwargs = lerac_kwargs(config, regime, spe)
+    tx, scales_fn = lerac_with_head_ratio(
+        lambda: create_optimizer(config, lr_fn), depths, kwargs,
+        config.lerac.head_ratio, regime)
+  elif regime.lerac:
     ratios = (snr_initial_ratios(config, model, dataset, depths)
               if regime.snr else None)
     kwargs = lerac_kwargs(config, regime, spe, ratios)
@@ -598,6 +728,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           setup, state, step, epoch, sigma,
           best['val'] if best else None,
           test_every_epoch or step >= setup.total_steps)
+      if metrics:  # the epoch's mean training loss, as float32 steps
+        record['train_loss'] = float(np.mean([m['loss'] for m in metrics]))
       history.append(record)
       logger.eval(record)
       if improved:
@@ -620,3 +752,174 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       'best': best, 'history': history, 'lr_log': lr_log,
       'wall_time': time.time() - t0,
   }
+
+
+# ------------------------------------------------- several seeds at once
+
+# How the seeds of one step share a compiled program (see make_seed_step).
+SEED_MODES = ('unroll', 'vmap')
+
+
+def stack_states(states: list[Any]) -> Any:
+  """One pytree with a leading seed axis from one state per seed."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+
+def seed_batch_order(seeds: list[int], epoch: int, num_examples: int,
+                     batch_size: int) -> np.ndarray:
+  """(steps, seeds, batch) indices: each seed's own shuffle of one epoch.
+
+  Seed s's order comes from ``numpy.random.default_rng([s, epoch])``, so it
+  does not depend on the other seeds or on how many run together.
+
+  Example:
+    >>> order = seed_batch_order([0, 1], 0, 10, 4)
+    >>> order.shape, bool((order[:, 0] == seed_batch_order([0], 0, 10, 4)[:, 0]).all())
+    ((2, 2, 4), True)
+  """
+  steps = input_pipeline.steps_per_epoch(num_examples, batch_size)
+  orders = [np.random.default_rng([s, epoch]).permutation(num_examples)
+            [:steps * batch_size].reshape(steps, batch_size) for s in seeds]
+  return np.stack(orders, axis=1).astype(np.int32)
+
+
+def make_seed_step(setup: Setup, seed_mode: str = 'unroll'):
+  """A jitted step of every seed: (states, x, y, idx) -> (states, metrics).
+
+  ``states`` carry a leading seed axis (:func:`stack_states`); ``idx`` is one
+  step of :func:`seed_batch_order`, (seeds, batch) indices into the training
+  arrays ``x`` and ``y``, which stay on the device. ``seed_mode`` says how
+  the seeds share the step:
+
+  * ``'vmap'``: ``jax.vmap`` of ``setup.train_step``. Each seed has its own
+    kernels, so every convolution becomes one grouped convolution
+    (``feature_group_count`` = seeds), with the activations transposed to put
+    the seed axis beside the channels and back around each one.
+  * ``'unroll'``: ``setup.train_step`` written out once per seed in the same
+    program: ordinary convolutions on each seed's batch, which XLA schedules
+    as it likes; about seeds times the compile time of one step.
+
+  Args:
+    setup: the regime's setup.
+    seed_mode: one of :data:`SEED_MODES`.
+
+  Returns:
+    The jitted step (its ``states`` argument is donated); metrics are
+    (seeds, ...) arrays of ``loss``, ``lr`` and ``scales``.
+  """
+  if seed_mode not in SEED_MODES:
+    raise ValueError(f'seed_mode={seed_mode!r}; use one of {SEED_MODES}')
+  no_blur = jnp.float32(0.0)  # train_seeds refuses CBS regimes
+
+  def keep(metrics):
+    return {k: metrics[k] for k in ('loss', 'lr', 'scales')}
+
+  def vmapped(states, x, y, idx):
+    states, metrics = jax.vmap(setup.train_step, in_axes=(0, 0, 0, None))(
+        states, x[idx], y[idx], no_blur)
+    return states, keep(metrics)
+
+  def unrolled(states, x, y, idx):
+    outs = [setup.train_step(jax.tree.map(lambda a, i=i: a[i], states),
+                             x[idx[i]], y[idx[i]], no_blur)
+            for i in range(idx.shape[0])]
+    return (stack_states([state for state, _ in outs]),
+            stack_states([keep(metrics) for _, metrics in outs]))
+
+  return jax.jit(vmapped if seed_mode == 'vmap' else unrolled,
+                 donate_argnums=0)
+
+
+def make_seed_evaluate(setup: Setup, batch_size: int):
+  """``(states, split) -> (seeds,)`` accuracies, every seed in one batch."""
+  step = jax.jit(jax.vmap(setup.eval_step, in_axes=(0, None, None, None)))
+
+  def evaluate_seeds(states, split) -> np.ndarray:
+    x, y = split
+    correct = []
+    for i in range(0, len(x), batch_size):
+      xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+      n = len(xb)
+      if n < batch_size:  # one shape, one compilation
+        xb = np.pad(xb, [(0, batch_size - n)] + [(0, 0)] * (xb.ndim - 1))
+        yb = np.pad(yb, (0, batch_size - n))
+      _, c = step(states, xb, yb, jnp.float32(0.0))
+      correct.append(np.asarray(c)[:, :n])
+    return np.concatenate(correct, axis=1).mean(axis=1)
+
+  return evaluate_seeds
+
+
+def train_seeds(setup: Setup, seeds: list[int], seed_mode: str = 'unroll',
+                eval_batch_size: int | None = None
+                ) -> Iterator[dict[str, Any]]:
+  """Trains every seed at once and yields a record after each epoch.
+
+  Seed s starts from :func:`create_train_state` (``setup``, s) and reads
+  :func:`seed_batch_order`'s batches; an epoch is a Python loop over the
+  jitted :func:`make_seed_step`, as :func:`train_epoch` is for one seed (on
+  XLA:CPU a step inside ``lax.scan`` runs many times slower than the same
+  step called from Python). The step is compiled before the first epoch, so
+  ``train_s`` is execution only and ``compile_s`` says what compiling took.
+  Stop early by leaving the loop: every epoch already yielded is complete.
+
+  Args:
+    setup: the regime's setup (no CBS; the whole of ``config.num_epochs``).
+    seeds: the seeds, trained together.
+    seed_mode: how the seeds share a step (:func:`make_seed_step`).
+    eval_batch_size: evaluation batch (default ``config.eval_batch_size``).
+
+  Yields:
+    Per epoch: ``epoch`` (from 1), per-seed ``train_loss`` (the epoch's
+    mean), ``val`` and ``test`` accuracy, ``lr_end`` (the base rate of the
+    last step), ``smallest_multiplier_first_step`` (the smallest per-depth
+    multiplier of the epoch's first step), ``compile_s`` (first epoch only),
+    ``train_s``, ``eval_s`` and ``wall_s``.
+
+  Raises:
+    ValueError: for a CBS regime or a step budget (``num_train_steps``) that
+      ends mid-epoch.
+  """
+  config, data = setup.config, setup.dataset
+  if setup.regime.cbs:
+    raise ValueError(f'train_seeds: regime {setup.regime.name!r} uses CBS, '
+                     'whose sigma changes per epoch; train it with '
+                     'train_and_evaluate')
+  if setup.total_steps != config.num_epochs * setup.steps_per_epoch:
+    raise ValueError(f'train_seeds trains whole epochs; num_train_steps='
+                     f'{config.num_train_steps} ends mid-epoch. Set it to -1.')
+  states = stack_states([create_train_state(setup, s) for s in seeds])
+  x, y = jnp.asarray(data.train[0]), jnp.asarray(data.train[1])
+  evaluate_seeds = make_seed_evaluate(
+      setup, eval_batch_size or config.get('eval_batch_size', 512))
+  orders = (seed_batch_order(seeds, epoch, len(data.train[0]),
+                             config.batch_size)
+            for epoch in range(config.num_epochs))
+  order = next(orders)
+  t0 = time.time()
+  step = make_seed_step(setup, seed_mode).lower(states, x, y,
+                                                order[0]).compile()
+  compile_s = time.time() - t0
+  for epoch in range(config.num_epochs):
+    t_epoch = time.time()
+    if epoch:
+      order = next(orders)
+    metrics = []
+    for idx in order:
+      states, m = step(states, x, y, idx)
+      metrics.append(m)
+    metrics = jax.device_get(metrics)
+    train_s = time.time() - t_epoch
+    loss = np.array([m['loss'] for m in metrics])  # (steps, seeds)
+    val = evaluate_seeds(states, data.validation)
+    test = evaluate_seeds(states, data.test)
+    record = {
+        'epoch': epoch + 1, 'train_loss': loss.mean(axis=0).tolist(),
+        'val': val.tolist(), 'test': test.tolist(),
+        'lr_end': float(metrics[-1]['lr'][0]),
+        'smallest_multiplier_first_step': float(metrics[0]['scales'].min()),
+        'train_s': train_s, 'eval_s': time.time() - t_epoch - train_s,
+        'wall_s': time.time() - t_epoch}
+    if epoch == 0:
+      record['compile_s'] = compile_s
+    yield record

@@ -314,3 +314,70 @@ def test_snr_suffix_needs_forward_lerac():
   for bad in ('lerac_reverse/snr', 'warmup/snr'):
     with pytest.raises(ValueError):
       train.Regime.parse(bad)
+
+
+def _random_dataset(n, seed=0):
+  rng = np.random.default_rng(seed)
+
+  def split(m):
+    return (rng.uniform(-1, 1, (m, 32, 32, 1)).astype(np.float32),
+            rng.integers(0, 10, m).astype(np.int32))
+
+  from examples import input_pipeline  # pylint: disable=g-import-not-at-top
+  return input_pipeline.Dataset(name='random', task='classification',
+                                train=split(n), validation=split(8),
+                                test=split(8), num_classes=10)
+
+
+def _tiny_resnet_config():
+  c = load_config('cifar10_resnet18')
+  c.model_kwargs = {'width': 4, 'stage_sizes': (1, 1, 1, 1)}
+  c.batch_size, c.eval_batch_size, c.num_epochs = 8, 8, 1
+  c.lr_schedule, c.tensorboard = 'constant', False
+  return c
+
+
+def test_head_ratio_starts_the_head_apart_on_the_same_staircase():
+  c = _tiny_resnet_config()
+  c.k_epochs = 1.0  # 8 steps; the deepest block needs 4 x10 events
+  c.lerac.update(dict(schedule='staircase', initial_ratios='decay',
+                      decay_factor=0.1, min_scale=1e-5, group='block',
+                      staircase_factor=10.0, head_ratio=1e-3))
+  setup = train.create_setup(c, 'lerac/staircase', _random_dataset(64))
+  state = train.create_train_state(setup, 0)
+  # stem, 4 blocks from 1e-1 down x0.1, then the head at its own 1e-3.
+  np.testing.assert_allclose(setup.scales_fn(state.opt_state),
+                             [1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-3], rtol=1e-5)
+  x, y = setup.dataset.train[0][:8], setup.dataset.train[1][:8]
+  scales = []
+  for _ in range(9):
+    state, metrics = setup.train_step(state, x, y, np.float32(0))
+    scales.append(np.asarray(metrics['scales']))
+  # One event every 2 steps: the head reaches 1 after 3, the body after 4.
+  np.testing.assert_allclose(scales[2], [1, 1, 1e-1, 1e-2, 1e-3, 1e-2],
+                             rtol=1e-5)
+  np.testing.assert_allclose(scales[6][-1], 1.0)
+  assert scales[6][-2] < 1.0 and (scales[8] == 1.0).all()
+  with pytest.raises(ValueError, match='head_ratio'):
+    train.create_setup(c, 'lerac_reverse', setup.dataset)
+
+
+@pytest.mark.parametrize('seed_mode', train.SEED_MODES)
+def test_train_seeds_matches_one_seed_at_a_time(seed_mode):
+  c = _tiny_resnet_config()
+  c.regime, c.k_epochs = 'lerac', 0.5
+  setup = train.create_setup(c, 'lerac', _random_dataset(32))
+  seeds = [3, 5]
+  record = next(train.train_seeds(setup, seeds, seed_mode))
+  order = train.seed_batch_order(seeds, 0, 32, c.batch_size)
+  x, y = setup.dataset.train
+  for i, seed in enumerate(seeds):  # the same steps, one seed alone
+    state = train.create_train_state(setup, seed)
+    losses = []
+    for idx in order[:, i]:
+      state, metrics = setup.train_step(state, x[idx], y[idx], np.float32(0))
+      losses.append(float(metrics['loss']))
+    assert record['train_loss'][i] == pytest.approx(np.mean(losses),
+                                                    rel=1e-4)
+  assert record['epoch'] == 1 and record['compile_s'] > 0
+  assert 0 < record['smallest_multiplier_first_step'] < 1e-3

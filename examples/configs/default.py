@@ -58,6 +58,9 @@ def get_config():
   config.lerac.decay_factor = 0.1
   config.lerac.staircase_factor = 10.0
   config.lerac.steps_per_event = 0  # staircase: 0 = spread events over k
+  # > 0: the head (last depth) starts at this ratio on a curriculum of its
+  # own (the official ResNet code's clf_lr); 0: it is a depth like the rest.
+  config.lerac.head_ratio = 0.0
 
   # Curriculum by Smoothing: sigma * decay ** (epoch // every_epochs).
   config.cbs = ml_collections.ConfigDict()
