@@ -9,7 +9,7 @@ Variants, compared in one process with interleaved repetitions:
 * **C** today's way in optax: ``optax.partition`` with one copy of the
   optimizer per depth, each with its own learning-rate schedule (scenic and
   big_vision build per-layer learning rates this way). Its schedules come from
-  the same :func:`lerac_jax.schedules.make_curve`, so B and C compute the same
+  the same :meth:`lerac_jax.Curriculum.curve`, so B and C compute the same
   updates. A scanned (stacked) leaf holds several depths, which
   ``optax.partition`` cannot label, so for the scanned Transformer C unstacks
   those leaves into per-layer slices around the partition and restacks the
@@ -321,7 +321,7 @@ def partition_optimizer(kind: str, lr: float, depths: lerac_jax.Depths,
   """Variant C: ``optax.partition``, one optimizer copy per depth.
 
   Copy ``d`` gets the schedule ``lr * m_d(count)`` where ``m_d`` is
-  :func:`lerac_jax.schedules.make_curve` with depth ``d``'s initial ratio, so
+  :meth:`lerac_jax.Curriculum.curve` with depth ``d``'s initial ratio, so
   its learning rate equals what :func:`lerac_jax.lerac` gives depth ``d``.
 
   Args:

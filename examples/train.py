@@ -359,7 +359,7 @@ def lerac_with_head_ratio(make_optimizer: Callable[[], optax.GradientTransformat
     raise ValueError(f'lerac.head_ratio needs a head and a body: the model '
                      f'has {n} depth. Set it to 0.')
   k = kwargs['curriculum_steps']
-  ratios = np.asarray(lerac_jax.schedules.make_curve(n, **kwargs)(0))
+  ratios = np.asarray(lerac_jax.Curriculum(**kwargs).curve(n)(0))
   body = tuple(float(r) for r in ratios[:-1]) + (float(ratios[-2]),)
   shared = {'curriculum_steps': k, 'schedule': kwargs['schedule']}
   if kwargs['schedule'] == 'staircase':
