@@ -396,6 +396,9 @@ DEFAULT_CHECKPOINT_DIR = os.path.join(
     os.path.expanduser('~'), '.cache', 'lerac_jax', 'pretrained')
 # Config fields that name places, not settings: they never enter a hash.
 PATH_FIELDS = ('data_dir', 'checkpoint_dir')
+# Pre-trained models restored in this process, by checkpoint folder: every
+# arm and rate of a study builds a setup, and one restore serves them all.
+_RESTORED: dict[str, Any] = {}
 
 
 def layerwise_transform(regime_part: str) -> Callable[..., Any]:
@@ -671,6 +674,8 @@ def pretrained_variables(config: ml_collections.ConfigDict
       config.finetune.checkpoint_dir or DEFAULT_CHECKPOINT_DIR,
       f'pretrain_{digest}'))
   info_path = os.path.join(folder, 'pretrain.json')
+  if folder in _RESTORED and os.path.exists(info_path):
+    return _RESTORED[folder]
   checkpointer = ocp.StandardCheckpointer()
   if os.path.exists(info_path):
     with open(info_path) as f:
@@ -679,7 +684,9 @@ def pretrained_variables(config: ml_collections.ConfigDict
       raise ValueError(f'{folder} holds a model pre-trained with other '
                        'settings; delete the folder or use another '
                        'config.finetune.checkpoint_dir')
-    return checkpointer.restore(os.path.join(folder, 'variables'))
+    _RESTORED[folder] = checkpointer.restore(
+        os.path.join(folder, 'variables'))
+    return _RESTORED[folder]
   variables, record = pretrain(config)
   # force: a save cut short by a kill left a folder without pretrain.json.
   checkpointer.save(os.path.join(folder, 'variables'), variables, force=True)
