@@ -365,6 +365,16 @@ def chosen_rates(data: dict[str, Any], args) -> dict[tuple[str, str], float]:
   return out
 
 
+def check_engine(args) -> None:
+  """Refuses now, not hours in, when an arm's library function is missing."""
+  parts = {ARMS[arm][0] for cell in args.cells for arm in cell.arms}
+  for part in sorted(parts & set(train.LAYERWISE_ENGINE)):
+    try:
+      train.layerwise_transform(part)
+    except NotImplementedError as e:
+      raise SystemExit(f"The plan has {part!r} arms: {e}") from e
+
+
 def run_study(args) -> dict[str, Any]:
   """Runs every planned run not yet in ``args.out``, saving after each."""
   data = study_io.load_results(args.out)
@@ -382,6 +392,7 @@ def run_study(args) -> dict[str, Any]:
     raise SystemExit(f"{prereg['path']} is missing or has uncommitted "
                      "changes: commit the preregistration before the study "
                      "runs.")
+  check_engine(args)
   data["meta"]["settings"] = settings
   data["meta"].setdefault("preregistration", prereg)
   session = {**provenance(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -97,3 +97,30 @@ def test_decisions_and_power_follow_the_registered_rule():
   power = stats.nct.sf(crit, n - 1, shift) + stats.nct.cdf(-crit, n - 1,
                                                             shift)
   assert power == pytest.approx(0.8, abs=1e-3)
+
+
+def test_the_full_plan_refuses_to_start_without_the_layerwise_engine(
+    tmp_path, monkeypatch):
+  import lerac_jax
+  monkeypatch.delattr(lerac_jax, "scale_by_layer_decay", raising=False)
+  with pytest.raises(SystemExit, match="scale_by_layer_decay"):
+    study.check_engine(study.parse_args([]))
+  args = study.parse_args([])
+  assert sum(len(c.arms) for c in args.cells) == 82
+  assert len(study.tuning_plan(args)) == 492
+  assert len(study.study_plan(args)) == 1312
+  primary = study.family({}, study.study_settings(args)["cells"],
+                         study.PRIMARY)
+  secondary = study.family({}, study.study_settings(args)["cells"],
+                           study.SECONDARY)
+  assert (len(primary), len(secondary)) == (15, 67)  # as preregistered
+
+
+def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
+  if not os.path.exists(study.DEFAULT_OUT):
+    pytest.skip("the study has not run yet")
+  readme = open(study.README).read()
+  start = readme.index(study.README_BEGIN) + len(study.README_BEGIN) + 1
+  block = readme[start:readme.index(study.README_END)].rstrip("\n")
+  data = study_io.load_results(study.DEFAULT_OUT)
+  assert block == study.report(data, str(tmp_path / "w"))
