@@ -453,7 +453,10 @@ def chain_layerwise(config: ml_collections.ConfigDict, regime: Regime,
   They scale the optimizer's final updates, after it (as LeRaC does), in
   the forward depth order: ``layer_decay`` multiplies depth ``d`` of ``D``
   by ``config.layer_decay.decay ** (D - 1 - d)``; ``unfreeze`` releases the
-  deepest depth first. Without either regime ``tx`` is returned as is.
+  deepest depth first, and also zeroes a frozen depth's gradients before
+  the optimizer, so that, as with PyTorch's ``requires_grad=False``, its
+  momentum and Adam moments stay at zero until it is released. Without
+  either regime ``tx`` is returned as is.
   """
   if not (regime.layer_decay or regime.unfreeze):
     return tx
@@ -470,9 +473,10 @@ def chain_layerwise(config: ml_collections.ConfigDict, regime: Regime,
     parts.append(layerwise_transform('layer_decay')(
         depths, config.layer_decay.decay))
   if regime.unfreeze:
-    parts.append(layerwise_transform('unfreeze')(
-        depths, unfreeze_steps_per_depth(config, depths.num_depths,
-                                         steps_per_epoch)))
+    steps = unfreeze_steps_per_depth(config, depths.num_depths,
+                                     steps_per_epoch)
+    unfreezing = layerwise_transform('unfreeze')
+    parts = [unfreezing(depths, steps)] + parts + [unfreezing(depths, steps)]
   return optax.chain(*parts)
 
 

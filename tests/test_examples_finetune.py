@@ -146,7 +146,8 @@ def test_layerwise_regimes_need_the_library_engine(tmp_path, monkeypatch,
   spe = setup.steps_per_epoch
   k = train.curriculum_steps(c, spe)
   expected = 0.8 if regime == 'layer_decay' else max(1, k // 3)
-  assert calls == [(4, expected)]
+  # Unfreezing also zeroes the frozen gradients before the optimizer.
+  assert calls == [(4, expected)] * (1 if regime == 'layer_decay' else 2)
   state = train.create_train_state(setup, 0)
   x, y = setup.dataset.train[0][:8], setup.dataset.train[1][:8]
   new, _ = setup.train_step(state, x, y, np.float32(0))
