@@ -301,6 +301,7 @@ class Runner:
     self.datasets = {}
     self.setups = {}  # by (cell, arm, rate): compiled once per process
     self.init_fns = {}  # by cell: one model, so one compiled model.init
+    self.pretrained = {}  # depth -> the pre-training's record
     self.base = None
 
   def dataset(self, config):
@@ -324,6 +325,11 @@ class Runner:
       # initial weights of a seed).
       setup.init_fn = self.init_fns.setdefault(cell, setup.init_fn)
       self.setups[key] = setup
+      if config.finetune.init == "pretrained":
+        with open(os.path.join(train.pretrained_folder(config),
+                               "pretrain.json")) as f:
+          self.pretrained[str(self.cells[cell].depth)] = json.load(f)[
+              "record"]
     return self.setups[key]
 
   def train(self, run: dict[str, Any], lr: float) -> dict[str, Any]:
@@ -421,6 +427,7 @@ def run_study(args) -> dict[str, Any]:
       record = runner.train(run, lr)
       record.update(commit=session["commit"], dirty=session["dirty"])
       data["runs"][run_key(run)] = record
+      data["meta"].setdefault("pretrained", {}).update(runner.pretrained)
       study_io.save_results(args.out, data)
       done_now += 1
       last = record["total_time"]
@@ -662,6 +669,13 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
       f"`{(prereg.get('commit') or '?')[:10]}`. Code commits of the runs: "
       f"{', '.join(f'`{c}`' for c in commits) or 'none'}; runs on a dirty "
       f"tree: {dirty}.", ""]
+  pretrained = data["meta"].get("pretrained", {})
+  if pretrained:
+    lines += ["Pre-trained models (even classes; validation accuracy after "
+              "pre-training): " + ", ".join(
+                  f"{d} depths {100 * r['val_accuracy']:.2f}%"
+                  for d, r in sorted(pretrained.items(),
+                                     key=lambda i: int(i[0]))) + ".", ""]
   acc = accuracies(data)
   rates = {}
   for r in runs.values():

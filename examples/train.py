@@ -657,12 +657,24 @@ def pretrain(config: ml_collections.ConfigDict
                      'wall_time': time.time() - t0}
 
 
+def pretrained_folder(config: ml_collections.ConfigDict) -> str:
+  """Where the pre-trained model of a fine-tuning config is kept.
+
+  ``config.finetune.checkpoint_dir`` ('' = ``~/.cache/lerac_jax/pretrained``)
+  joined with ``pretrain_<hash of pretrain_settings>``.
+  """
+  digest = hashlib.sha256(json.dumps(
+      pretrain_settings(config), sort_keys=True).encode()).hexdigest()[:16]
+  return os.path.abspath(os.path.join(
+      config.finetune.checkpoint_dir or DEFAULT_CHECKPOINT_DIR,
+      f'pretrain_{digest}'))
+
+
 def pretrained_variables(config: ml_collections.ConfigDict
                          ) -> dict[str, Any]:
   """The pre-trained model of a fine-tuning config: restored, or trained.
 
-  It is saved with orbax under ``config.finetune.checkpoint_dir`` ('' =
-  ``~/.cache/lerac_jax/pretrained``) in a folder named by a hash of
+  It is saved with orbax in :func:`pretrained_folder`, named by a hash of
   :func:`pretrain_settings`, beside ``pretrain.json`` (those settings and
   the record of :func:`pretrain`). So every arm and seed shares one
   pre-training, and a changed setting never restores a stale model.
@@ -672,11 +684,7 @@ def pretrained_variables(config: ml_collections.ConfigDict
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   settings = pretrain_settings(config)
-  digest = hashlib.sha256(
-      json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-  folder = os.path.abspath(os.path.join(
-      config.finetune.checkpoint_dir or DEFAULT_CHECKPOINT_DIR,
-      f'pretrain_{digest}'))
+  folder = pretrained_folder(config)
   info_path = os.path.join(folder, 'pretrain.json')
   if folder in _RESTORED and os.path.exists(info_path):
     return _RESTORED[folder]

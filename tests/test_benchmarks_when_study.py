@@ -44,7 +44,9 @@ def test_tiny_plan_runs_resumes_and_reports(tmp_path, capsys):
   starts = {runs[study.study_key("scratch-d4-sgd", a, 1)]["val_curve"][0]
             for a in ("warmup", "lerac_eq8")}
   assert len(starts) == 1
+  assert 0 < data["meta"]["pretrained"]["4"]["val_accuracy"] <= 1
   text = open(str(tmp_path / "w.md")).read()
+  assert "Pre-trained models" in text
   assert "Primary contrast" in text and "lerac_eq8 - warmup" in text
   assert "OLS" not in text  # two cells cannot fit the regression
   assert os.path.exists(str(tmp_path / "w.png"))
