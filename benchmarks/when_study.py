@@ -298,21 +298,15 @@ class Runner:
   def __init__(self, args):
     self.args = args
     self.cells = {c.name: c for c in args.cells}
-    self.datasets = {}
+    self.datasets = {}  # by labels per class: scratch and fine-tune tasks
     self.setups = {}  # by (cell, arm, rate): compiled once per process
     self.init_fns = {}  # by cell: one model, so one compiled model.init
     self.pretrained = {}  # depth -> the pre-training's record
-    self.base = None
 
   def dataset(self, config):
-    key = (config.finetune.init == "scratch",
-           config.finetune.labels_per_class)
+    key = config.finetune.labels_per_class
     if key not in self.datasets:
-      if self.base is None:
-        self.base = train.load_dataset(config)
-      self.datasets[key] = train.class_subset(
-          self.base, config.finetune.classes,
-          config.finetune.labels_per_class)
+      self.datasets[key] = train.load_dataset(config)
     return self.datasets[key]
 
   def setup(self, cell: str, arm: str, lr: float):

@@ -279,8 +279,7 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
   if isinstance(regime, str):
     regime = Regime.parse(regime)
   if dataset is None:
-    dataset = (finetune_dataset(config) if config.get('finetune')
-               else load_dataset(config))
+    dataset = load_dataset(config)
   model = create_model(config, dataset)
   spe = input_pipeline.steps_per_epoch(len(dataset.train[0]),
                                        config.batch_size)
@@ -335,7 +334,10 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
 
   Returns:
     The dataset, with the validation split cut to
-    ``config.max_validation_examples`` when that is set.
+    ``config.max_validation_examples`` when that is set. For a fine-tuning
+    config (``config.finetune``), its task: ``config.finetune.classes``
+    with ``config.finetune.labels_per_class`` training examples each (see
+    :func:`class_subset`).
 
   Raises:
     ValueError: a TFDS-only option is set for a local dataset.
@@ -365,6 +367,9 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
   n = config.get('max_validation_examples', 0)
   if n:  # the split is already a random permutation: keep its first n
     dataset.validation = tuple(a[:n] for a in dataset.validation)
+  if config.get('finetune'):
+    dataset = class_subset(dataset, config.finetune.classes,
+                           config.finetune.labels_per_class)
   return dataset
 
 
@@ -583,13 +588,6 @@ def class_subset(dataset: input_pipeline.Dataset, classes: tuple[int, ...],
       train=keep(dataset.train, per_class),
       validation=keep(dataset.validation, 0), test=keep(dataset.test, 0),
       num_classes=len(classes))
-
-
-def finetune_dataset(config: ml_collections.ConfigDict
-                     ) -> input_pipeline.Dataset:
-  """The fine-tuning task: ``config.finetune.classes``, few labels each."""
-  return class_subset(load_dataset(config), config.finetune.classes,
-                      config.finetune.labels_per_class)
 
 
 def pretrain_config(config: ml_collections.ConfigDict

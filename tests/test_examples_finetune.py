@@ -17,6 +17,7 @@ import pytest
 import lerac_jax
 from examples import models
 from examples import train
+from examples.configs import default
 from examples.configs import finetune_fashion_mnist
 
 
@@ -52,9 +53,7 @@ def test_residual_mlp_has_the_asked_number_of_depths(num_depths):
 
 
 def test_class_subset_relabels_and_keeps_per_class_counts():
-  c = finetune_fashion_mnist.get_config()
-  c.dataset = 'digits'
-  base = train.load_dataset(c)
+  base = train.load_dataset(default.get_config())  # all 10 digits
   ds = train.class_subset(base, (7, 2), per_class=5)
   assert ds.num_classes == 2 and len(ds.train[0]) == 10
   assert np.bincount(ds.train[1]).tolist() == [5, 5]
@@ -109,6 +108,10 @@ def test_finetuning_starts_from_the_pretrained_body_with_a_new_head(
   heads = [s.params['head']['kernel'] for s in states]
   assert not np.allclose(heads[0], heads[1])  # the seed draws the head
   assert not np.allclose(heads[0], pre['head']['kernel'])
+  # Every loader of the program gives the fine-tuning task (as compare does).
+  loaded = train.load_dataset(c)
+  assert loaded.num_classes == 3
+  np.testing.assert_array_equal(loaded.train[1], setup.dataset.train[1])
   result = train.train_and_evaluate(c, setup=setup, seed=0, progress=False)
   assert result['epochs'] == 2 and 0 <= result['best']['test'] <= 1
   c.finetune.init = 'scratch'
