@@ -705,6 +705,19 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
               family_table(primary), "",
               f"Secondary contrasts (Holm over these {len(secondary)}):", "",
               family_table(secondary), ""]
+  by_k = [r for r in primary if r["n"] >= 2 and r["cell"].startswith(
+      "scratch-d8-sgd")]
+  if len(by_k) > 1:
+    k_of = {c["name"]: c["k_fraction"] for c in cells}
+    lines += ["k/T in the scratch, 8-depth, SGD cell (primary contrast, "
+              "read side by side):", "",
+              "| k/T | lerac_eq8 - warmup | 95% CI | decision |",
+              "|---|---|---|---|"]
+    for r in sorted(by_k, key=lambda r: k_of[r["cell"]]):
+      lines.append(f"| {100 * k_of[r['cell']]:g}% | {r['mean_diff']:+.2f} | "
+                   f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] | "
+                   f"{r['decision']} |")
+    lines.append("")
   for a, b in (("lerac_eq8", "warmup"), ("lerac_eq8", "conventional")):
     fit = regression(acc, cells, a, b)
     if fit is None:

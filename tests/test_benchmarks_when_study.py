@@ -53,6 +53,17 @@ def test_tiny_plan_runs_resumes_and_reports(tmp_path, capsys):
   capsys.readouterr()
   study.main(common)  # nothing left to run
   assert "0 to go" in capsys.readouterr().out
+  # A session bounded in time stops after the run that reaches the bound.
+  bounded = str(tmp_path / "b.json")
+  study.main(["--tiny", "--out", bounded, "--checkpoint_dir",
+              str(tmp_path / "ck"), "--budget_s", "0.5"])
+  assert len(study_io.load_results(bounded)["runs"]) == 1
+  # The pilot times one arm per cell and projects the plan's total.
+  pilot = study.main(common + ["--pilot"])
+  assert [c["cell"] for c in pilot["cells"]] == [
+      "scratch-d4-sgd", "finetune-d4-sgd"]
+  assert pilot["runs"] == 16 and pilot["projected_s"] > 0
+  assert os.path.exists(str(tmp_path / "w_pilot.json"))
 
 
 def test_a_changed_protocol_setting_is_refused(tmp_path):
