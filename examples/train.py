@@ -304,9 +304,8 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     n = depths.num_depths
     scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)
   tx = chain_layerwise(config, regime, depths, spe, tx)
-  pretrained = (pretrained_variables(config)
-                if config.get('finetune') and config.finetune.init ==
-                'pretrained' else None)
+  pretrained = (pretrained_variables(config) if starts_pretrained(config)
+                else None)
   return Setup(
       config=config, regime=regime, dataset=dataset, model=model,
       depths=depths, tx=tx, learning_rate_fn=lr_fn, scales_fn=scales_fn,
@@ -539,6 +538,22 @@ def with_head_ratio(config: ml_collections.ConfigDict, regime: Regime,
             if k not in ('min_scale', 'decay_factor')}
   kwargs['initial_ratios'] = tuple(items[i][0] for i in order)
   return lerac_jax.Depths(table, len(items)), kwargs
+
+
+def starts_pretrained(config: ml_collections.ConfigDict) -> bool:
+  """Whether runs start from the pre-trained model (``finetune.init``).
+
+  Raises:
+    ValueError: ``config.finetune.init`` is neither ``'pretrained'`` nor
+      ``'scratch'``.
+  """
+  if not config.get('finetune'):
+    return False
+  init = config.finetune.init
+  if init not in ('pretrained', 'scratch'):
+    raise ValueError(f"config.finetune.init must be 'pretrained' or "
+                     f"'scratch'; got {init!r}")
+  return init == 'pretrained'
 
 
 def class_subset(dataset: input_pipeline.Dataset, classes: tuple[int, ...],

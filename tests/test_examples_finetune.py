@@ -116,6 +116,9 @@ def test_finetuning_starts_from_the_pretrained_body_with_a_new_head(
   assert result['epochs'] == 2 and 0 <= result['best']['test'] <= 1
   c.finetune.init = 'scratch'
   assert train.create_setup(c, 'conventional').pretrained is None
+  c.finetune.init = 'pre-trained'
+  with pytest.raises(ValueError, match='finetune.init'):
+    train.create_setup(c, 'conventional')
 
 
 def test_transplant_refuses_a_checkpoint_of_another_model(tmp_path):
