@@ -1,6 +1,6 @@
 # Copyright 2026 The lerac_jax Authors.
 # Licensed under the Apache License, Version 2.0.
-"""Flax linen models: small CNN, CIFAR ResNets, Wide-ResNet, ViT, char LM.
+"""Flax linen models: small CNN, residual MLP, CIFAR ResNets, WRN, ViT, char LM.
 
 Every model is called as ``model.apply(variables, x, train=..., sigma=...)``.
 ``sigma`` is the Curriculum-by-Smoothing blur (see :mod:`examples.cbs`):
@@ -53,6 +53,46 @@ class SmallCNN(nn.Module):
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(self.hidden, name='fc')(x))
     return nn.Dense(self.num_classes, name='head')(x)
+
+
+class ResidualMLPBlock(nn.Module):
+  """Pre-norm residual block ``x + Dense(relu(LayerNorm(x)))``: one depth."""
+  width: int
+
+  @nn.compact
+  def __call__(self, x):
+    y = nn.relu(nn.LayerNorm(name='norm')(x))
+    return x + nn.Dense(self.width, name='dense')(y)
+
+
+class ResidualMLP(nn.Module):
+  """A residual MLP with exactly ``num_depths`` LeRaC depths.
+
+  A dense stem (depth 0), ``num_depths - 2`` pre-norm residual blocks (one
+  depth each: the LayerNorm sits with the Dense it feeds) and a dense head
+  (the deepest depth). The residual stream keeps 16 depths trainable without
+  BatchNorm, and the model is cheap enough on a CPU to run many seeds. It
+  has no convolution, so Curriculum by Smoothing does not apply
+  (``sigma`` must be None).
+  """
+  num_classes: int = 10
+  num_depths: int = 8
+  width: int = 128
+
+  @nn.compact
+  def __call__(self, x, train: bool = False, sigma=None):
+    del train  # no dropout, no batch statistics
+    if sigma is not None:
+      raise ValueError('ResidualMLP has no convolution to smooth: the cbs '
+                       'regimes need a convolutional model (small_cnn, '
+                       'resnet, wrn)')
+    if self.num_depths < 2:
+      raise ValueError(f'ResidualMLP needs num_depths >= 2 (stem and head); '
+                       f'got {self.num_depths}')
+    x = nn.Dense(self.width, name='stem')(x.reshape((x.shape[0], -1)))
+    for i in range(self.num_depths - 2):
+      x = ResidualMLPBlock(self.width, name=f'block{i}')(x)
+    return nn.Dense(self.num_classes, name='head')(nn.relu(x))
 
 
 class BasicBlock(nn.Module):
@@ -233,6 +273,7 @@ class CharTransformer(nn.Module):
 # vocabulary size where classifiers take the number of classes.
 MODELS: dict[str, type[nn.Module]] = {
     'small_cnn': SmallCNN,
+    'residual_mlp': ResidualMLP,
     'resnet18': ResNet18,
     'narrow_resnet': NarrowResNet,
     'resnet': ResNet,

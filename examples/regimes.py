@@ -16,6 +16,16 @@ needs no model, data or Flax.
   layers fast), a control.
 * ``cbs``: Curriculum by Smoothing (:mod:`examples.cbs`).
 * ``cbs+lerac``: both.
+
+Fine-tuning regimes (:data:`FINETUNE_REGIMES`, not in the default list that
+``compare`` runs), from the library's layer-wise engine:
+
+* ``layer_decay``: layer-wise learning-rate decay for the whole run, depth
+  ``d`` of ``D`` at ``config.layer_decay.decay ** (D - 1 - d)`` (the head at
+  1), by ``lerac_jax.scale_by_layer_decay``.
+* ``unfreeze``: gradual unfreezing, the deepest depth first, one more depth
+  every ``config.unfreeze.steps_per_depth`` steps, by
+  ``lerac_jax.scale_by_unfreezing``.
 """
 
 from __future__ import annotations
@@ -27,10 +37,13 @@ from lerac_jax.schedules import SCHEDULES
 
 REGIMES = ('conventional', 'warmup', 'lerac', 'lerac_reverse', 'cbs',
            'cbs+lerac')
+# Fine-tuning regimes; they need the library's layer-wise engine.
+FINETUNE_REGIMES = ('layer_decay', 'unfreeze')
 # The suffix of LeRaC with SNR-calibrated initial ratios ('lerac/snr').
 SNR_SUFFIX = 'snr'
 # The parts a regime name is made of ('cbs+lerac' is 'cbs' and 'lerac').
-_PARTS = frozenset(part for name in REGIMES for part in name.split('+'))
+_PARTS = frozenset(part for name in REGIMES + FINETUNE_REGIMES
+                   for part in name.split('+'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +56,8 @@ class Regime:
   cbs: bool = False
   schedule: str | None = None  # overrides config.lerac.schedule
   snr: bool = False  # initial ratios calibrated from the SNR per depth
+  layer_decay: bool = False  # layer-wise learning-rate decay
+  unfreeze: bool = False  # gradual unfreezing, deepest depth first
 
   @classmethod
   def parse(cls, name: str) -> Regime:
@@ -61,15 +76,18 @@ class Regime:
 
     Example:
       >>> Regime.parse('cbs+lerac/log')
-      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log', snr=False)
+      Regime(name='cbs+lerac/log', lerac=True, reverse=False, warmup=False, cbs=True, schedule='log', snr=False, layer_decay=False, unfreeze=False)
       >>> Regime.parse('lerac/snr').snr
+      True
+      >>> Regime.parse('unfreeze').unfreeze
       True
     """
     base, _, schedule = name.partition('/')
     parts = set(base.split('+'))
     if not parts <= _PARTS or ('conventional' in parts and len(parts) > 1):
-      raise ValueError(f'unknown regime {name!r}; use one of {REGIMES}, '
-                       "optionally '/<lerac schedule>' after a lerac regime")
+      raise ValueError(f'unknown regime {name!r}; use one of '
+                       f'{REGIMES + FINETUNE_REGIMES}, optionally '
+                       "'/<lerac schedule>' after a lerac regime")
     snr = schedule == SNR_SUFFIX
     if schedule and not snr and schedule not in SCHEDULES:
       raise ValueError(f'unknown LeRaC schedule {schedule!r} in {name!r}; '
@@ -82,7 +100,9 @@ class Regime:
                        'ratios; SNR-calibrated ratios follow the forward order')
     return cls(name, lerac=lerac, reverse='lerac_reverse' in parts,
                warmup='warmup' in parts, cbs='cbs' in parts,
-               schedule=None if snr else schedule or None, snr=snr)
+               schedule=None if snr else schedule or None, snr=snr,
+               layer_decay='layer_decay' in parts,
+               unfreeze='unfreeze' in parts)
 
 
 def parse_regimes(names: str | Iterable[str]) -> list[Regime]:

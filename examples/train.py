@@ -11,6 +11,7 @@ the curriculum.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from flax import traverse_util
 from flax.training import train_state
 import tqdm
 
@@ -175,6 +177,9 @@ class Setup:
   eval_step: Callable[..., Any]
   # model.init, jitted: compiled once per setup, then every seed reuses it.
   init_fn: Callable[..., Any] | None = None
+  # Fine-tuning: the pre-trained variables every seed starts from (all but
+  # the head; see transplant_pretrained). None: from scratch.
+  pretrained: Any = None
 
 
 def sample_input(dataset: input_pipeline.Dataset) -> jax.ShapeDtypeStruct:
@@ -419,7 +424,8 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     ratios = (snr_initial_ratios(config, model, dataset, depths)
               if regime.snr else None)
     kwargs = lerac_kwargs(config, regime, spe, ratios)
-    tx = lerac_jax.lerac(tx, depths, **kwargs)
+    lerac_depths, kwargs = with_head_ratio(config, regime, depths, kwargs)
+    tx = lerac_jax.lerac(tx, lerac_depths, **kwargs)
     # Logged in forward depth order (column j = j-th layer from the input),
     # also for the reversed control, whose depth 0 is the head.
     order = slice(None, None, -1) if regime.reverse else slice(None)
@@ -427,13 +433,16 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
   else:
     n = depths.num_depths
     scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)
+  tx = chain_layerwise(config, regime, depths, spe, tx)
+  pretrained = (pretrained_variables(config) if starts_pretrained(config)
+                else None)
   return Setup(
       config=config, regime=regime, dataset=dataset, model=model,
       depths=depths, tx=tx, learning_rate_fn=lr_fn, scales_fn=scales_fn,
       steps_per_epoch=spe, total_steps=total_steps(config, spe),
       train_step=make_train_step(model, lr_fn, scales_fn, regime.cbs),
       init_fn=jax.jit(model.init),
-      eval_step=make_eval_step(model, regime.cbs))
+      eval_step=make_eval_step(model, regime.cbs), pretrained=pretrained)
 
 
 # Datasets with their own loader; every other name is read through TFDS.
@@ -454,7 +463,10 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
 
   Returns:
     The dataset, with the validation split cut to
-    ``config.max_validation_examples`` when that is set.
+    ``config.max_validation_examples`` when that is set. For a fine-tuning
+    config (``config.finetune``), its task: ``config.finetune.classes``
+    with ``config.finetune.labels_per_class`` training examples each (see
+    :func:`class_subset`).
 
   Raises:
     ValueError: a TFDS-only option is set for a local dataset.
@@ -484,6 +496,9 @@ def load_dataset(config: ml_collections.ConfigDict) -> input_pipeline.Dataset:
   n = config.get('max_validation_examples', 0)
   if n:  # the split is already a random permutation: keep its first n
     dataset.validation = tuple(a[:n] for a in dataset.validation)
+  if config.get('finetune'):
+    dataset = class_subset(dataset, config.finetune.classes,
+                           config.finetune.labels_per_class)
   return dataset
 
 
@@ -495,10 +510,378 @@ def create_train_state(setup: Setup, seed: int) -> TrainState:
   sample = sample_input(setup.dataset)
   variables = init_fn({'params': init_rng, 'dropout': init_rng},
                       jnp.zeros(sample.shape, sample.dtype))
+  if setup.pretrained is not None:
+    variables = transplant_pretrained(variables, setup.pretrained)
   return TrainState.create(
       apply_fn=setup.model.apply, params=variables['params'],
       batch_stats=variables.get('batch_stats', {}), tx=setup.tx,
       rng=dropout_rng)
+
+
+# ------------------------------------ layer-wise regimes and fine-tuning
+
+
+# The library's layer-wise engine: the function behind each fine-tuning
+# regime. Looked up when a setup is built, never replaced by a fallback.
+LAYERWISE_ENGINE = {'layer_decay': 'scale_by_layer_decay',
+                    'unfreeze': 'scale_by_unfreezing'}
+# Where pre-trained models are kept when config.finetune.checkpoint_dir is ''.
+DEFAULT_CHECKPOINT_DIR = os.path.join(
+    os.path.expanduser('~'), '.cache', 'lerac_jax', 'pretrained')
+# Config fields that name places, not settings: they never enter a hash.
+PATH_FIELDS = ('data_dir', 'checkpoint_dir')
+# Pre-trained models restored in this process, by checkpoint folder: every
+# arm and rate of a study builds a setup, and one restore serves them all.
+_RESTORED: dict[str, Any] = {}
+
+
+def layerwise_transform(regime_part: str) -> Callable[..., Any]:
+  """The lerac_jax function of a fine-tuning regime, or a clear error.
+
+  Args:
+    regime_part: ``'layer_decay'`` or ``'unfreeze'``.
+
+  Returns:
+    ``lerac_jax.scale_by_layer_decay`` or ``lerac_jax.scale_by_unfreezing``.
+
+  Raises:
+    NotImplementedError: the installed lerac_jax does not have it.
+  """
+  name = LAYERWISE_ENGINE[regime_part]
+  fn = getattr(lerac_jax, name, None)
+  if fn is None:
+    raise NotImplementedError(
+        f'regime {regime_part!r} needs lerac_jax.{name}, which the imported '
+        f'lerac_jax ({os.path.dirname(lerac_jax.__file__)}) does not have. '
+        'Use a lerac_jax with the layer-wise engine; this regime has no '
+        'fallback.')
+  return fn
+
+
+def unfreeze_steps_per_depth(config: ml_collections.ConfigDict,
+                             num_depths: int, steps_per_epoch: int) -> int:
+  """``config.unfreeze.steps_per_depth``; 0 spreads the releases over k.
+
+  With 0, one depth is released every ``k // (num_depths - 1)`` steps
+  (at least 1), so the input depth is released by step k, when every
+  curriculum of the program ends.
+  """
+  if 'unfreeze' not in config:
+    raise ValueError("regime 'unfreeze' needs config.unfreeze.steps_per_depth"
+                     ' (steps between two releases; 0 spreads them over k); '
+                     'see examples/configs/finetune_fashion_mnist.py')
+  n = config.unfreeze.steps_per_depth
+  if n < 0:
+    raise ValueError(f'config.unfreeze.steps_per_depth must be >= 0 steps '
+                     f'(0: spread over k); got {n}')
+  k = curriculum_steps(config, steps_per_epoch)
+  return n or max(1, k // max(1, num_depths - 1))
+
+
+def chain_layerwise(config: ml_collections.ConfigDict, regime: Regime,
+                    depths: lerac_jax.Depths, steps_per_epoch: int,
+                    tx: optax.GradientTransformation
+                    ) -> optax.GradientTransformation:
+  """Appends the fine-tuning regimes' per-depth multipliers to ``tx``.
+
+  They scale the optimizer's final updates, after it (as LeRaC does), in
+  the forward depth order: ``layer_decay`` multiplies depth ``d`` of ``D``
+  by ``config.layer_decay.decay ** (D - 1 - d)``; ``unfreeze`` releases the
+  deepest depth first, and also zeroes a frozen depth's gradients before
+  the optimizer, so that, as with PyTorch's ``requires_grad=False``, its
+  momentum and Adam moments stay at zero until it is released. Without
+  either regime ``tx`` is returned as is.
+  """
+  if not (regime.layer_decay or regime.unfreeze):
+    return tx
+  if regime.reverse:
+    raise ValueError(f'{regime.name!r}: layer_decay and unfreeze follow the '
+                     'forward depth order; do not combine them with '
+                     'lerac_reverse')
+  parts = [tx]
+  if regime.layer_decay:
+    if 'layer_decay' not in config:
+      raise ValueError("regime 'layer_decay' needs config.layer_decay.decay "
+                       '(the factor per depth, in (0, 1]); see '
+                       'examples/configs/finetune_fashion_mnist.py')
+    parts.append(layerwise_transform('layer_decay')(
+        depths, config.layer_decay.decay))
+  if regime.unfreeze:
+    steps = unfreeze_steps_per_depth(config, depths.num_depths,
+                                     steps_per_epoch)
+    unfreezing = layerwise_transform('unfreeze')
+    parts = [unfreezing(depths, steps)] + parts + [unfreezing(depths, steps)]
+  return optax.chain(*parts)
+
+
+def with_head_ratio(config: ml_collections.ConfigDict, regime: Regime,
+                    depths: lerac_jax.Depths, kwargs: dict[str, Any]
+                    ) -> tuple[lerac_jax.Depths, dict[str, Any]]:
+  r"""Gives the head its own initial ratio, ``config.lerac.head_ratio``.
+
+  The official code starts the classifier head at :math:`\eta_0` times its
+  ``clf_lr`` (1e-3 for ResNet-18 on CIFAR-10), above its deepest blocks
+  (1e-5). Every LeRaC curve gives a depth a multiplier that depends only on
+  its initial ratio and the step (the staircase's event spacing also on the
+  smallest ratio), so the head gets that ratio exactly by taking its place
+  in the order of the ratios: the depths are re-ranked by ratio and the
+  ratios passed explicitly. 0 (the default) changes nothing.
+
+  Args:
+    config: the experiment config.
+    regime: the parsed regime.
+    depths: the model's depths, input first.
+    kwargs: the curriculum's settings from :func:`lerac_kwargs`.
+
+  Returns:
+    The depths and settings to build the curriculum with.
+
+  Raises:
+    ValueError: for a ratio outside (0, 1], with the reversed or SNR arms,
+      or for a model without a top-level ``head`` module.
+  """
+  head_ratio = config.lerac.get('head_ratio', 0.0)
+  if not head_ratio:
+    return depths, kwargs
+  if not 0 < head_ratio <= 1:
+    raise ValueError(f'config.lerac.head_ratio must be in (0, 1] (0: the '
+                     f'head keeps its depth\'s ratio); got {head_ratio}')
+  if regime.reverse or regime.snr:
+    raise ValueError(f'{regime.name!r}: config.lerac.head_ratio applies to '
+                     'the forward order with named ratios only; set it to 0')
+  heads = [p for p in depths.table if p.split('/')[0] == 'head']
+  if not heads or any(isinstance(depths.table[p], lerac_jax.Stacked)
+                      for p in depths.table):
+    raise ValueError('config.lerac.head_ratio needs a model whose classifier '
+                     'is a top-level module named head and no stacked '
+                     'layers; set it to 0 for this model')
+  ratios = np.asarray(lerac_jax.schedules.make_ratios(
+      depths.num_depths, kwargs['initial_ratios'],
+      **{k: kwargs[k] for k in ('min_scale', 'decay_factor') if k in kwargs}))
+  body = sorted({v for p, v in depths.table.items() if p not in heads})
+  items = [(float(ratios[d]), d) for d in body] + [(head_ratio, 'head')]
+  order = sorted(range(len(items)), key=lambda i: -items[i][0])  # stable
+  rank = {items[i][1]: r for r, i in enumerate(order)}
+  table = {p: rank['head' if p in heads else v]
+           for p, v in depths.table.items()}
+  kwargs = {k: v for k, v in kwargs.items()
+            if k not in ('min_scale', 'decay_factor')}
+  kwargs['initial_ratios'] = tuple(items[i][0] for i in order)
+  return lerac_jax.Depths(table, len(items)), kwargs
+
+
+def starts_pretrained(config: ml_collections.ConfigDict) -> bool:
+  """Whether runs start from the pre-trained model (``finetune.init``).
+
+  Raises:
+    ValueError: ``config.finetune.init`` is neither ``'pretrained'`` nor
+      ``'scratch'``.
+  """
+  if not config.get('finetune'):
+    return False
+  init = config.finetune.init
+  if init not in ('pretrained', 'scratch'):
+    raise ValueError(f"config.finetune.init must be 'pretrained' or "
+                     f"'scratch'; got {init!r}")
+  return init == 'pretrained'
+
+
+def class_subset(dataset: input_pipeline.Dataset, classes: tuple[int, ...],
+                 per_class: int = 0) -> input_pipeline.Dataset:
+  """The examples of ``classes`` only, relabelled ``0 .. len(classes) - 1``.
+
+  Args:
+    dataset: a classification dataset.
+    classes: the original class ids to keep, in their new order.
+    per_class: keep the first ``per_class`` training examples of each
+      class (the split is already a fixed random permutation, so this is a
+      fixed random subset); 0 keeps all. Validation and test keep every
+      example of the classes.
+
+  Returns:
+    The dataset of those classes.
+
+  Raises:
+    ValueError: for an unknown or repeated class, or a class with fewer
+      than ``per_class`` training examples.
+  """
+  classes = tuple(int(c) for c in classes)
+  if (not classes or len(set(classes)) != len(classes)
+      or not all(0 <= c < dataset.num_classes for c in classes)):
+    raise ValueError(f'classes must be distinct ids in [0, '
+                     f'{dataset.num_classes}) of {dataset.name}; got '
+                     f'{classes}')
+  relabel = np.full(dataset.num_classes, -1, np.int32)
+  relabel[list(classes)] = np.arange(len(classes))
+
+  def keep(split, limit):
+    x, y = split
+    if not limit:
+      idx = np.flatnonzero(relabel[y] >= 0)
+    else:
+      per = [np.flatnonzero(y == c)[:limit] for c in classes]
+      short = [c for c, i in zip(classes, per) if len(i) < limit]
+      if short:
+        raise ValueError(f'{dataset.name}: classes {short} have fewer than '
+                         f'{limit} training examples; lower the per-class '
+                         'count')
+      idx = np.sort(np.concatenate(per))
+    return x[idx], relabel[y[idx]]
+
+  return dataclasses.replace(
+      dataset, name=f'{dataset.name}[{",".join(map(str, classes))}]',
+      train=keep(dataset.train, per_class),
+      validation=keep(dataset.validation, 0), test=keep(dataset.test, 0),
+      num_classes=len(classes))
+
+
+def pretrain_config(config: ml_collections.ConfigDict
+                    ) -> ml_collections.ConfigDict:
+  """The pre-training run of a fine-tuning config.
+
+  The default config with the fine-tuning config's data and model, and the
+  optimisation of ``config.finetune.pretrain``: conventional training, a
+  cosine decay over the whole run, no curriculum. Nothing of the
+  fine-tuning regime enters it, so every fine-tune arm shares one
+  pre-trained model.
+  """
+  from examples.configs import default  # pylint: disable=g-import-not-at-top
+  p = config.finetune.pretrain
+  c = default.get_config()
+  for key in ('dataset', 'data_dir', 'download', 'validation_fraction',
+              'max_validation_examples', 'model'):
+    c[key] = config[key]
+  c.model_kwargs = ml_collections.ConfigDict(config.model_kwargs.to_dict())
+  for key in ('num_epochs', 'batch_size', 'optimizer', 'learning_rate',
+              'momentum', 'weight_decay', 'seed'):
+    c[key] = p[key]
+  c.regime = 'conventional'
+  c.lr_schedule = 'cosine'
+  c.k_epochs = 0.0  # the cosine decay starts at step 1
+  c.tensorboard = False
+  c.eval_test_every_epoch = False
+  return c
+
+
+def pretrain_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What identifies a pre-trained model (paths are not settings)."""
+  settings = json.loads(pretrain_config(config).to_json())
+  for key in PATH_FIELDS:
+    settings.pop(key, None)
+  p = config.finetune.pretrain
+  settings['classes'] = [int(c) for c in p.classes]
+  settings['examples_per_class'] = int(p.examples_per_class)
+  return settings
+
+
+def pretrain(config: ml_collections.ConfigDict
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Trains the pre-training run of a fine-tuning config.
+
+  Returns:
+    The model's variables (``params``, ``batch_stats``) after the last
+    epoch, and a record (validation accuracy on the pre-training classes,
+    steps, wall time).
+  """
+  pconfig = pretrain_config(config)
+  p = config.finetune.pretrain
+  dataset = class_subset(load_dataset(pconfig), p.classes,
+                         p.examples_per_class)
+  setup = create_setup(pconfig, pconfig.regime, dataset)
+  state = create_train_state(setup, pconfig.seed)
+  data_rng = np.random.default_rng(pconfig.seed)
+  t0, step = time.time(), 0
+  while step < setup.total_steps:
+    state, metrics = train_epoch(setup, state, 0.0, step, data_rng)
+    step += len(metrics)
+  val = evaluate(setup, state, dataset.validation, 0.0)
+  variables = {'params': state.params, 'batch_stats': state.batch_stats}
+  return variables, {'val_accuracy': val['accuracy'], 'steps': step,
+                     'wall_time': time.time() - t0}
+
+
+def pretrained_folder(config: ml_collections.ConfigDict) -> str:
+  """Where the pre-trained model of a fine-tuning config is kept.
+
+  ``config.finetune.checkpoint_dir`` ('' = ``~/.cache/lerac_jax/pretrained``)
+  joined with ``pretrain_<hash of pretrain_settings>``.
+  """
+  digest = hashlib.sha256(json.dumps(
+      pretrain_settings(config), sort_keys=True).encode()).hexdigest()[:16]
+  return os.path.abspath(os.path.join(
+      config.finetune.checkpoint_dir or DEFAULT_CHECKPOINT_DIR,
+      f'pretrain_{digest}'))
+
+
+def pretrained_variables(config: ml_collections.ConfigDict
+                         ) -> dict[str, Any]:
+  """The pre-trained model of a fine-tuning config: restored, or trained.
+
+  It is saved with orbax in :func:`pretrained_folder`, named by a hash of
+  :func:`pretrain_settings`, beside ``pretrain.json`` (those settings and
+  the record of :func:`pretrain`). So every arm and seed shares one
+  pre-training, and a changed setting never restores a stale model.
+
+  Raises:
+    ValueError: the folder holds a model trained with other settings.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  settings = pretrain_settings(config)
+  folder = pretrained_folder(config)
+  info_path = os.path.join(folder, 'pretrain.json')
+  if folder in _RESTORED and os.path.exists(info_path):
+    return _RESTORED[folder]
+  checkpointer = ocp.StandardCheckpointer()
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    if info['settings'] != settings:
+      raise ValueError(f'{folder} holds a model pre-trained with other '
+                       'settings; delete the folder or use another '
+                       'config.finetune.checkpoint_dir')
+    _RESTORED[folder] = checkpointer.restore(
+        os.path.join(folder, 'variables'))
+    return _RESTORED[folder]
+  variables, record = pretrain(config)
+  # force: a save cut short by a kill left a folder without pretrain.json.
+  checkpointer.save(os.path.join(folder, 'variables'), variables, force=True)
+  checkpointer.wait_until_finished()
+  tmp = info_path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump({'settings': settings, 'record': record}, f, indent=1)
+  os.replace(tmp, info_path)  # written last: its presence means complete
+  return variables
+
+
+def transplant_pretrained(variables: dict[str, Any],
+                          pretrained: dict[str, Any],
+                          fresh: tuple[str, ...] = ('head',)
+                          ) -> dict[str, Any]:
+  """Freshly initialised variables with the pre-trained ones copied in.
+
+  Every variable except those of the top-level modules in ``fresh`` (the
+  new head, initialised by the seed) is taken from ``pretrained``.
+
+  Raises:
+    ValueError: a variable is missing from ``pretrained`` or has another
+      shape (the checkpoint belongs to another model).
+  """
+  new = traverse_util.flatten_dict(variables, sep='/')
+  old = traverse_util.flatten_dict(pretrained, sep='/')
+  out = {}
+  for path, value in new.items():
+    if path.split('/')[1] in fresh:
+      out[path] = value
+      continue
+    source = old.get(path)
+    if source is None or np.shape(source) != np.shape(value):
+      raise ValueError(
+          f'the pre-trained model has no {path!r} of shape '
+          f'{np.shape(value)} (found '
+          f'{None if source is None else np.shape(source)}): it was trained '
+          'for another model; check config.model and config.model_kwargs')
+    out[path] = jnp.asarray(source, value.dtype)
+  return traverse_util.unflatten_dict(out, sep='/')
 
 
 # ------------------------------------------------------------ evaluation
