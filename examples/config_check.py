@@ -140,6 +140,9 @@ def _rules() -> dict[str, Rule]:
       'lerac.block_level': positive_int(1),
       'lerac.initial_ratios': _choice(('geometric', 'decay')),
       'lerac.decay_factor': unit(0.1),
+      'lerac.head_ratio': Rule(float, lambda v: 0 <= v <= 1,
+                               "a number in [0, 1] (0: the head keeps its "
+                               "depth's ratio)", 1e-3),
       'lerac.staircase_factor': Rule(float, lambda v: v > 1,
                                      'a finite number > 1', 10.0),
       'lerac.steps_per_event': Rule(

@@ -353,8 +353,12 @@ def lerac_with_head_ratio(make_optimizer: Callable[[], optax.GradientTransformat
     (the head's in the last entry).
 
   Raises:
-    ValueError: for the reversed or SNR regimes, or fewer than 2 depths.
+    ValueError: for a ratio outside (0, 1], the reversed or SNR regimes, or
+      fewer than 2 depths.
   """
+  if not 0 < head_ratio <= 1:
+    raise ValueError(f'config.lerac.head_ratio must be in (0, 1] (0: the '
+                     f'head keeps its depth\'s ratio); got {head_ratio}')
   if regime.reverse or regime.snr:
     raise ValueError(f'lerac.head_ratio={head_ratio} is for the forward '
                      f'curriculum with configured ratios; regime '
@@ -424,8 +428,7 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     ratios = (snr_initial_ratios(config, model, dataset, depths)
               if regime.snr else None)
     kwargs = lerac_kwargs(config, regime, spe, ratios)
-    lerac_depths, kwargs = with_head_ratio(config, regime, depths, kwargs)
-    tx = lerac_jax.lerac(tx, lerac_depths, **kwargs)
+    tx = lerac_jax.lerac(tx, depths, **kwargs)
     # Logged in forward depth order (column j = j-th layer from the input),
     # also for the reversed control, whose depth 0 is the head.
     order = slice(None, None, -1) if regime.reverse else slice(None)
@@ -612,62 +615,6 @@ def chain_layerwise(config: ml_collections.ConfigDict, regime: Regime,
     unfreezing = layerwise_transform('unfreeze')
     parts = [unfreezing(depths, steps)] + parts + [unfreezing(depths, steps)]
   return optax.chain(*parts)
-
-
-def with_head_ratio(config: ml_collections.ConfigDict, regime: Regime,
-                    depths: lerac_jax.Depths, kwargs: dict[str, Any]
-                    ) -> tuple[lerac_jax.Depths, dict[str, Any]]:
-  r"""Gives the head its own initial ratio, ``config.lerac.head_ratio``.
-
-  The official code starts the classifier head at :math:`\eta_0` times its
-  ``clf_lr`` (1e-3 for ResNet-18 on CIFAR-10), above its deepest blocks
-  (1e-5). Every LeRaC curve gives a depth a multiplier that depends only on
-  its initial ratio and the step (the staircase's event spacing also on the
-  smallest ratio), so the head gets that ratio exactly by taking its place
-  in the order of the ratios: the depths are re-ranked by ratio and the
-  ratios passed explicitly. 0 (the default) changes nothing.
-
-  Args:
-    config: the experiment config.
-    regime: the parsed regime.
-    depths: the model's depths, input first.
-    kwargs: the curriculum's settings from :func:`lerac_kwargs`.
-
-  Returns:
-    The depths and settings to build the curriculum with.
-
-  Raises:
-    ValueError: for a ratio outside (0, 1], with the reversed or SNR arms,
-      or for a model without a top-level ``head`` module.
-  """
-  head_ratio = config.lerac.get('head_ratio', 0.0)
-  if not head_ratio:
-    return depths, kwargs
-  if not 0 < head_ratio <= 1:
-    raise ValueError(f'config.lerac.head_ratio must be in (0, 1] (0: the '
-                     f'head keeps its depth\'s ratio); got {head_ratio}')
-  if regime.reverse or regime.snr:
-    raise ValueError(f'{regime.name!r}: config.lerac.head_ratio applies to '
-                     'the forward order with named ratios only; set it to 0')
-  heads = [p for p in depths.table if p.split('/')[0] == 'head']
-  if not heads or any(isinstance(depths.table[p], lerac_jax.Stacked)
-                      for p in depths.table):
-    raise ValueError('config.lerac.head_ratio needs a model whose classifier '
-                     'is a top-level module named head and no stacked '
-                     'layers; set it to 0 for this model')
-  ratios = np.asarray(lerac_jax.schedules.make_ratios(
-      depths.num_depths, kwargs['initial_ratios'],
-      **{k: kwargs[k] for k in ('min_scale', 'decay_factor') if k in kwargs}))
-  body = sorted({v for p, v in depths.table.items() if p not in heads})
-  items = [(float(ratios[d]), d) for d in body] + [(head_ratio, 'head')]
-  order = sorted(range(len(items)), key=lambda i: -items[i][0])  # stable
-  rank = {items[i][1]: r for r, i in enumerate(order)}
-  table = {p: rank['head' if p in heads else v]
-           for p, v in depths.table.items()}
-  kwargs = {k: v for k, v in kwargs.items()
-            if k not in ('min_scale', 'decay_factor')}
-  kwargs['initial_ratios'] = tuple(items[i][0] for i in order)
-  return lerac_jax.Depths(table, len(items)), kwargs
 
 
 def starts_pretrained(config: ml_collections.ConfigDict) -> bool:

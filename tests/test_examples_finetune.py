@@ -169,11 +169,9 @@ def test_head_ratio_gives_the_head_the_official_ratio(tmp_path):
                  decay_factor=0.1, min_scale=1e-5, head_ratio=1e-3)
   setup = train.create_setup(c, 'lerac/staircase')
   state = train.create_train_state(setup, 0)
-  scales = np.asarray(setup.scales_fn(state.opt_state))
-  ranks = train.with_head_ratio(
-      c, setup.regime, setup.depths,
-      train.lerac_kwargs(c, setup.regime, setup.steps_per_epoch))[0].table
-  by_name = {p.split('/')[0]: float(scales[ranks[p]]) for p in ranks}
+  scales = np.asarray(setup.scales_fn(state.opt_state))  # input first
+  by_name = {p.split('/')[0]: float(scales[d])
+             for p, d in setup.depths.table.items()}
   np.testing.assert_allclose(
       [by_name[n] for n in ('stem', 'block0', 'block1', 'block2', 'block3',
                             'block4', 'block5', 'head')],
