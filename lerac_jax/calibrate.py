@@ -36,6 +36,7 @@ import jax.extend.core as jex
 import jax.numpy as jnp
 import numpy as np
 
+from lerac_jax import validation
 from lerac_jax.depths import dataflow
 from lerac_jax.depths import primitives
 from lerac_jax.depths import types
@@ -421,8 +422,9 @@ def snr_ratios(snr: Any, *, min_scale: float | None = None,
   Args:
     snr: one positive SNR per depth, input first (linear units, as from
       :func:`measure_snr`).
-    min_scale: the lowest ratio, in (0, 1]; None is :func:`lerac_jax.lerac`'s
-      default, ``1e-6``.
+    min_scale: the lowest ratio, in ``[tiny, 1]`` with ``tiny`` float32's
+      smallest normal, the range :class:`lerac_jax.Curriculum` accepts; None
+      is :func:`lerac_jax.lerac`'s default, ``1e-6``.
     fit: ``'measured'`` (use the profile as measured) or ``'loglinear'``.
     power: :math:`p`, the exponent on the SNR ratio; ``2`` follows the SNR's
       square (amplitude to power), ``0.5`` its square root.
@@ -460,8 +462,7 @@ def snr_ratios(snr: Any, *, min_scale: float | None = None,
         f"Every SNR must be positive and finite; depths {bad} are "
         f"{s[bad].tolist()} (NaN: the depth's parameters never meet data).")
   floor = 1e-6 if min_scale is None else float(min_scale)
-  if not 0.0 < floor <= 1.0:
-    raise ValueError(f"min_scale must be in (0, 1]; got {min_scale!r}.")
+  validation.check_min_scale(floor)
   if not power > 0:
     raise ValueError(f"power must be positive; got {power!r}.")
   if fit == "loglinear":

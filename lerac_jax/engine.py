@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 import functools
-from typing import Any, NamedTuple, Protocol, Union
+from typing import Any, NamedTuple, Protocol, Union, cast
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,8 @@ class DepthScaleState(NamedTuple):
       writes ``scales``. None only in a state built by hand from a count.
   """
 
-  count: jax.Array  # shape=(), dtype=jnp.int32
+  # A field named count shadows tuple.count, as in optax's states.
+  count: jax.Array  # type: ignore[assignment]  # shape=(), dtype=jnp.int32
   scales: jax.Array | None = None  # shape=(num_depths,), dtype=jnp.float32
 
 
@@ -141,16 +142,18 @@ def _depth_scalars(multipliers: jax.Array, values: Sequence[Any],
   Returns:
     ``({depth: scalar}, count + 1)``, the count saturating at int32's max.
   """
-  next_count = optax.safe_increment(count)
+  # optax annotates any number; an Array in gives an Array out.
+  next_count = cast(jax.Array, optax.safe_increment(count))
   used = sorted({v for v in values if isinstance(v, int)})
   if not used:
     return {}, next_count
   size = multipliers.shape[0]
-  picked = {}
+  picked: dict[int, jax.Array] = {}
   for block in sorted({d // PICK_CHUNK for d in used}):
     lo, hi = block * PICK_CHUNK, min(size, (block + 1) * PICK_CHUNK)
     segment = multipliers if (lo, hi) == (0, size) else multipliers[lo:hi]
     ranks = tuple(d for d in used if lo <= d < hi)
+    scalars: Sequence[jax.Array]
     if not picked:
       *scalars, next_count = _pick(tuple(d - lo for d in ranks), segment,
                                    next_count)
@@ -323,7 +326,9 @@ class _Resolver:
           "build the depths first: depths = lerac_jax.as_depths(fn, params).")
     self.spec = depths
     self.check_num_depths = check_num_depths
-    self.first = None  # (Depths, tree paths, where)
+    # (Depths, tree paths, where) of the first resolution.
+    self.first: tuple[depth_lib.Depths, tuple[str, ...], str] | None = None
+    self.fixed: depth_lib.Depths | None
     if not callable(depths):
       self.fixed = depth_lib.as_depths(depths)
       check_num_depths(self.fixed.num_depths)

@@ -40,7 +40,8 @@ class DepthStats(NamedTuple):
 
 def _per_depth_squares(tree: Any, values: list, num_depths: int) -> jax.Array:
   """The sum of squares of ``tree``'s leaves, binned by depth."""
-  sums, bins = [], []
+  sums: list[jax.Array] = []
+  bins: list[int] = []  # the depth of each entry of sums
   leaves = jax.tree_util.tree_leaves(tree, is_leaf=depth_lib.is_masked_node)
   for leaf, value in zip(leaves, values):
     if value is None or depth_lib.is_masked_node(leaf):

@@ -121,8 +121,8 @@ def decay_ratios(
   f, s = concrete_or_none(decay_factor), concrete_or_none(min_scale)
   if f is not None and s is not None:  # float64 on the host, then rounded
     return jnp.asarray(np.maximum(s, f**j), jnp.float32)
-  f = jnp.asarray(decay_factor, jnp.float32)
-  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), f ** j)
+  traced_f = jnp.asarray(decay_factor, jnp.float32)
+  return jnp.maximum(jnp.asarray(min_scale, jnp.float32), traced_f ** j)
 
 
 def check_ratio_sequence(values: np.ndarray) -> None:

@@ -27,6 +27,7 @@ error naming the setting instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 from typing import Any, Union
 import warnings
@@ -48,7 +49,7 @@ DEFAULT_MIN_SCALE = 1e-6
 DEFAULT_DECAY_FACTOR = 0.1
 DEFAULT_STAIRCASE_FACTOR = 10.0
 
-Setting = Union[int, float, jax.Array]
+Setting = Union[int, float, jax.Array, np.ndarray]
 
 
 def _is_traced(value: Any) -> bool:
@@ -159,7 +160,7 @@ class Curriculum:
   curriculum_steps: Setting
   schedule: str = "exponential"
   min_scale: Setting | None = None
-  initial_ratios: str | tuple[float, ...] = "geometric"
+  initial_ratios: str | Sequence[float] = "geometric"  # stored as a tuple
   decay_factor: Setting | None = None
   steps_per_event: Setting | None = None
   staircase_factor: Setting | None = None

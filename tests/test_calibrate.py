@@ -126,6 +126,25 @@ def test_ratios_reject_bad_profiles(bad):
     lerac_jax.snr_ratios(bad)
 
 
+@pytest.mark.parametrize("min_scale", [0.0, 1e-40, 1.5, float("nan")])
+def test_ratios_and_curriculum_refuse_the_same_min_scale(min_scale):
+  with pytest.raises(ValueError, match="min_scale must be in"):
+    lerac_jax.snr_ratios([100.0, 40.0, 10.0], min_scale=min_scale)
+  with pytest.raises(ValueError, match="min_scale must be in"):
+    lerac_jax.Curriculum(curriculum_steps=10, min_scale=min_scale)
+
+
+@pytest.mark.parametrize("min_scale", [1e-6, 1.0])
+def test_ratios_and_curriculum_accept_the_same_min_scale(min_scale):
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # min_scale=1 prescribes no curriculum
+    r = np.asarray(lerac_jax.snr_ratios([100.0, 40.0, 1e-9],
+                                        min_scale=min_scale))
+  assert r[-1] == np.float32(min_scale)  # the floor is reached and kept
+  c = lerac_jax.Curriculum(curriculum_steps=10, min_scale=min_scale)
+  assert c.min_scale == min_scale
+
+
 def test_lerac_accepts_the_ratios_and_trains(digits):
   x, y = digits
   p = init_mlp(jax.random.key(0), 6, n_out=10)

@@ -43,7 +43,7 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.extend.core as jex
@@ -151,7 +151,7 @@ _NO_DATA = _Val(None, frozenset())
 
 class _Event(NamedTuple):
   params: frozenset
-  level: Any
+  level: dict  # a Level, never None: an event is where data is met
   raising: bool  # the op was a parameter x data contraction
   fallback: bool = False  # an input-level meeting, used if no other is found
 
@@ -206,6 +206,7 @@ def _mix(s: primitives.Contraction, ins: Sequence[_Val], shapes):
   if s.contracting is None or len(shapes) < 2:
     return None
   la, lb = (_axis_levels(v, len(sh)) for v, sh in zip(ins, shapes))
+  assert s.batch is not None  # known whenever the contracting axes are
   (ca, cb), (ba, bb) = s.contracting, s.batch
   out = [_lmax(la[i], lb[j]) for i, j in zip(ba, bb)]
   out += [la[i] for i in range(len(la)) if i not in ca and i not in ba]
@@ -220,6 +221,7 @@ def _contract(s: primitives.Contraction, ins: Sequence[_Val], shapes):
   a parameter x parameter product), so the generic rule applies.
   """
   a, b = ins[0], ins[1]
+  tag: tuple | None  # ("factor", n), ("selected", params, level) or None
   for w, x, wi in ((a, b, 0), (b, a, 1)):
     if x.level is None:
       continue
@@ -235,6 +237,7 @@ def _contract(s: primitives.Contraction, ins: Sequence[_Val], shapes):
           out_level = functools.reduce(_lmax, [level] + [
               axes[i] for i in range(len(axes)) if i not in contracted])
         rank = _size(shapes[xi], contracted)
+        assert s.batch is not None  # known whenever the contracting axes are
         used = set(s.contracting[wi]) | set(s.batch[wi])
         out = _size(shapes[wi], [i for i in range(len(shapes[wi]))
                                  if i not in used])
@@ -441,7 +444,8 @@ def _while(s, vals, ctx) -> list[_Val]:
   carry = [_entering(v) for v in vals[nc + nb:]]
   for _ in range(_MAX_WHILE_ITERATIONS):
     _walk(s.cond, list(cond_consts) + list(carry), ctx)
-    body_in, finals = list(body_consts) + list(carry), []
+    body_in = list(body_consts) + list(carry)
+    finals: list[_Val] = []
     new = _walk(s.body, body_in, ctx, finals=finals)
     _refuse_loop_writes(body_in, finals, "lax.while_loop")
     joined = [_entering(_join(a, b, ctx)) for a, b in zip(carry, new)]
@@ -488,7 +492,8 @@ def _note_stack(ctx, leaf, length, view) -> None:
         "depths support one layer axis. Use depths_from_rules.")
 
 
-def _scan(eqn, loop, vals, ctx, views) -> list[_Val]:
+def _scan(eqn, loop, vals, ctx,
+          views) -> tuple[list[_Val], dict[int, _Val]]:
   body, length, reverse = loop.jaxpr, loop.length, loop.reverse
   n_out = len(loop.carry)  # carried through the outputs; then references
   positions = loop.carry + loop.ref_carry
@@ -711,7 +716,17 @@ class Propagation(NamedTuple):
   contraction_leaves: frozenset[int]
 
 
-def _concrete(level) -> int | None:
+@overload
+def _concrete(level: None) -> None:
+  ...
+
+
+@overload
+def _concrete(level: dict) -> int:
+  ...
+
+
+def _concrete(level: dict | None) -> int | None:
   if level is None:
     return None
   return int(level[_CONST])

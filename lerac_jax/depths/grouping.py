@@ -123,8 +123,8 @@ def _blocks(raw: Mapping[str, Raw], contraction: set[str],
       return [((b, None), d) for d in value.depths]
     return [((b, None), value)]
 
-  kernels: dict[tuple, list[float]] = {}
-  others: dict[tuple, list[float]] = {}
+  kernels: dict[tuple, list[int]] = {}
+  others: dict[tuple, list[int]] = {}
   for name, value in raw.items():
     for unit, level in units(name, value):
       bucket = kernels if name in contraction else others
@@ -133,7 +133,7 @@ def _blocks(raw: Mapping[str, Raw], contraction: set[str],
   # (the residual stream) leaves it. Its shallowest one may read a side
   # input (a conditioning embedding), which says nothing of where the block
   # sits along the main path; the deepest increases along it.
-  key: dict[tuple, float] = {u: max(ls) for u, ls in kernels.items()}
+  key: dict[tuple, int] = {u: max(ls) for u, ls in kernels.items()}
   # A unit with elementwise parameters only (a final norm in a block of its
   # own) joins the unit whose contraction produced the level it touches.
   producer: dict[int, tuple] = {}
