@@ -121,7 +121,7 @@ def test_staircase_default_event_spacing():
                              rtol=1e-5)
 
 
-def test_make_curve_with_traced_hyperparameters():
+def test_curve_with_traced_hyperparameters():
   def at(k, s, t):
     return lerac_jax.Curriculum(curriculum_steps=k, min_scale=s).curve(3)(t)
   traced = jax.jit(at)(jnp.float32(10), jnp.float32(1e-4), jnp.int32(5))
