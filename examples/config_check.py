@@ -43,6 +43,10 @@ OPTIMIZERS = ('sgd', 'adam', 'adamw', 'adamax')
 LR_SCHEDULES = ('constant', 'cosine', 'step')
 
 
+MAX_STEPS = 2**31 - 1  # the optimizer's step count is an int32
+MAX_EPOCHS = 100_000
+
+
 class ConfigError(ValueError):
   """A config that cannot run as asked; ``problems`` lists every reason."""
 
@@ -112,9 +116,13 @@ def _rules() -> dict[str, Rule]:
       'model': _choice(tuple(models.MODELS)),
       'batch_size': positive_int(64),
       'eval_batch_size': positive_int(512),
-      'num_epochs': positive_int(8),
-      'num_train_steps': Rule(int, lambda v: v == -1 or v >= 1,
-                              '-1 (no limit) or an integer >= 1', 100),
+      # An upper bound keeps every run's step count inside the optimizer's
+      # int32 step counter (optax's schedules overflow past 2**31 - 1).
+      'num_epochs': Rule(int, lambda v: 1 <= v <= MAX_EPOCHS,
+                         f'an integer in [1, {MAX_EPOCHS}]', 8),
+      'num_train_steps': Rule(int, lambda v: v == -1 or 1 <= v <= MAX_STEPS,
+                              f'-1 (no limit) or an integer in [1, '
+                              f'{MAX_STEPS}]', 100),
       'optimizer': _choice(OPTIMIZERS),
       'learning_rate': positive(0.05),
       'momentum': Rule(float, lambda v: 0 <= v < 1, 'a number in [0, 1)',
@@ -386,6 +394,9 @@ def check_run_length(config: ml_collections.ConfigDict,
                      steps_per_epoch: int) -> None:
   """Warns when ``num_train_steps`` stops the run before k ends.
 
+  Also refuses a run longer than the optimizer's int32 step count
+  (:data:`MAX_STEPS`), where the schedules would overflow.
+
   Only known once the data is loaded (``steps_per_epoch``). A smoke run
   may want that; a real one would train with a curriculum that never
   finishes, so it is said (:class:`ConfigWarning`).
@@ -393,6 +404,9 @@ def check_run_length(config: ml_collections.ConfigDict,
   Args:
     config: a validated config.
     steps_per_epoch: optimizer steps per epoch of the loaded data.
+
+  Raises:
+    ConfigError: the run has more than :data:`MAX_STEPS` steps.
 
   Example:
     >>> import warnings
@@ -406,6 +420,13 @@ def check_run_length(config: ml_collections.ConfigDict,
     config.num_train_steps=3 stops the run before the curriculum ends (k_epochs=2.0 is 40 steps): the rates never reach eta0
   """
   from examples import train  # pylint: disable=g-import-not-at-top
+  total = train.total_steps(config, steps_per_epoch)
+  if total > MAX_STEPS:
+    raise ConfigError([
+        f'config.num_epochs={config.num_epochs}: {total} steps at '
+        f'{steps_per_epoch} steps per epoch, more than the optimizer\'s '
+        f'int32 step count holds; valid: at most {MAX_STEPS} steps in all '
+        f'(e.g. --config.num_epochs={max(1, MAX_STEPS // steps_per_epoch)})'])
   k_steps = train.curriculum_steps(config, steps_per_epoch)
   if 0 < config.num_train_steps < k_steps:
     warnings.warn(

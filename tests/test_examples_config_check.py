@@ -68,7 +68,7 @@ CASES = [
     ('batch_size', 0, 'main', 'out of range; valid: an integer >= 1'),
     ('max_train_examples', -100000, 'main', 'valid: an integer >= 0'),
     ('max_train_examples', -5, 'main', 'valid: an integer >= 0'),
-    ('num_epochs', -1, 'main', 'valid: an integer >= 1'),
+    ('num_epochs', -1, 'main', 'valid: an integer in [1, 100000]'),
     ('k_epochs', -1.0, 'main', 'valid: a finite number > 0'),
     ('k_epochs', math.nan, 'main', 'not a finite number'),
     ('k_epochs', math.inf, 'main', 'not a finite number'),
@@ -89,7 +89,7 @@ CASES = [
     ('seeds', (), 'compare', 'empty'),
     ('seeds', (0, 0), 'compare', 'listed twice'),
     ('step_decay_epochs', (2, 4), 'main', "only lr_schedule='step'"),
-    ('num_train_steps', 0, 'main', '-1 (no limit) or an integer >= 1'),
+    ('num_train_steps', 0, 'main', '-1 (no limit) or an integer in [1, '),
     ('batch_size', 64.0, 'main', 'not an integer'),
     ('tensorboard', 1, 'main', 'not True or False'),
 ]
@@ -246,3 +246,16 @@ def test_compare_refuses_no_seeds_and_no_baseline(tmp_path):
   assert 'config.seeds=(): empty' in proc.stderr
   assert "'conventional', which is missing" in proc.stderr
   assert 'Traceback' not in proc.stderr and not out.exists()
+
+
+def test_a_run_past_the_int32_step_count_is_refused():
+  # Found by the fuzz test: 13765921 epochs overflowed optax's int32 count
+  # inside the learning-rate schedule instead of failing with a message.
+  config = config_with()
+  config.num_epochs = 13765921
+  with pytest.raises(config_check.ConfigError, match='num_epochs'):
+    config_check.validate(config, 'compare')
+  config.num_epochs = config_check.MAX_EPOCHS
+  config.batch_size = 1
+  with pytest.raises(config_check.ConfigError, match='int32 step count'):
+    config_check.check_run_length(config, steps_per_epoch=60000)
