@@ -101,7 +101,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 from typing import Any
@@ -458,19 +457,6 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   return text
 
 
-def render_into_readme(text: str, path: str = README) -> None:
-  """Replaces the block between the README markers with ``text``."""
-  with open(path) as f:
-    readme = f.read()
-  pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END),
-                       re.S)
-  if not pattern.search(readme):
-    raise SystemExit(f"{path} has no {README_BEGIN} ... {README_END} block.")
-  block = f"{README_BEGIN}\n{text}\n{README_END}"
-  with open(path, "w") as f:
-    f.write(pattern.sub(lambda _: block, readme))
-
-
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
@@ -497,7 +483,7 @@ def main(argv=None) -> dict[str, Any]:
   data = study_io.load_or_run(args.out, args.report, lambda: run_study(args))
   text = report(data, prefix)
   if os.path.abspath(args.out) == os.path.abspath(DEFAULT_OUT):
-    render_into_readme(text)
+    study_io.render_block(README, README_BEGIN, README_END, text)
   print(text)
   return data
 

@@ -261,3 +261,21 @@ def load_or_run(path: str, report_only: bool,
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with lock(path):
     return run()
+
+
+def render_block(path: str, begin: str, end: str, text: str) -> None:
+  """Replaces the block between the markers ``begin`` and ``end`` in ``path``.
+
+  A study's report is rendered into its README between two HTML comments,
+  so the page always quotes the committed results.
+
+  Raises:
+    SystemExit: ``path`` has no such block (it names the markers).
+  """
+  with open(path) as f:
+    page = f.read()
+  start, stop = page.find(begin), page.find(end)
+  if start < 0 or stop < start:
+    raise SystemExit(f"{path} has no {begin} ... {end} block.")
+  with open(path, "w") as f:
+    f.write(page[:start] + f"{begin}\n{text}\n" + page[stop:])

@@ -762,18 +762,6 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   return text
 
 
-def render_into_readme(text: str, path: str = README) -> None:
-  """Replaces the README block between this study's markers with ``text``."""
-  with open(path) as f:
-    readme = f.read()
-  start, end = readme.find(README_BEGIN), readme.find(README_END)
-  if start < 0 or end < start:
-    raise SystemExit(f"{path} has no {README_BEGIN} ... {README_END} block.")
-  readme = (readme[:start] + f"{README_BEGIN}\n{text}\n" + readme[end:])
-  with open(path, "w") as f:
-    f.write(readme)
-
-
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
@@ -815,7 +803,7 @@ def main(argv=None) -> dict[str, Any]:
   data = study_io.load_or_run(args.out, args.report, lambda: run_study(args))
   text = report(data, prefix)
   if os.path.abspath(args.out) == os.path.abspath(DEFAULT_OUT):
-    render_into_readme(text)
+    study_io.render_block(README, README_BEGIN, README_END, text)
   print(text)
   return data
 

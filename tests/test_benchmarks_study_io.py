@@ -127,7 +127,10 @@ def test_concurrent_writers_and_a_reader_never_see_a_broken_file(tmp_path):
     assert p.exitcode == 0
   for name in ("a", "b"):
     ok, refused, errors = got[name]
-    assert errors == [] and ok + refused == 150 and ok > 0, got
+    assert errors == [] and ok + refused == 150, got
+  # Which writer wins each save is up to the scheduler (on one busy core one
+  # writer can be refused every time), but saves were made.
+  assert got["a"][0] + got["b"][0] > 0, got
   assert got["reader"][2] == [] and got["reader"][0] == 300, got
   final = study_io.load_results(path)
   assert final["meta"]["writer"] in ("a", "b")
