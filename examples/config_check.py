@@ -169,6 +169,7 @@ def _rules() -> dict[str, Rule]:
       'log_every': positive_int(1),
       'eval_test_every_epoch': flag,
       'tensorboard': flag,
+      'log_depth_stats': flag,
   }
 
 

@@ -248,15 +248,34 @@ def optimizer_step(loss_fn: Callable[[Any], Any],
     >>> float(p), float(loss)
     (0.0, 4.0)
   """
-  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-  updates, opt_state = tx.update(grads, opt_state, params)
+  updates, opt_state, loss, aux = optimizer_updates(loss_fn, tx, params,
+                                                    opt_state)
   return optax.apply_updates(params, updates), opt_state, loss, aux
 
 
-def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
+def optimizer_updates(loss_fn: Callable[[Any], Any],
+                      tx: optax.GradientTransformation, params: Any,
+                      opt_state: Any) -> tuple[Any, Any, jax.Array, Any]:
+  """The updates of :func:`optimizer_step`, before they are applied.
+
+  Returns:
+    ``(updates, opt_state, loss, aux)``: ``updates`` is what
+    ``optax.apply_updates`` adds to ``params``.
+  """
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return updates, opt_state, loss, aux
+
+
+def make_train_step(model, learning_rate_fn, scales_fn, use_cbs,
+                    depth_stats_fn=None):
   """A jitted step: (state, x, y, sigma) -> (state, metrics).
 
-  The optimizer is not an argument: it lives in the state.
+  The optimizer is not an argument: it lives in the state. With
+  ``depth_stats_fn`` (``(updates, params, opt_state, lr) -> DepthStats``,
+  see :func:`make_depth_stats_fn`) the metrics also hold ``depth_stats``,
+  computed from this step's updates, the parameters before them and the
+  optimizer state before them; without it the step is the plain one.
   """
 
   def train_step(state, x, y, sigma):
@@ -264,16 +283,25 @@ def make_train_step(model, learning_rate_fn, scales_fn, use_cbs):
         model, {'batch_stats': state.batch_stats}, x, y, train=True,
         sigma=sigma if use_cbs else None,
         rngs={'dropout': jax.random.fold_in(state.rng, state.step)})
-    params, opt_state, loss, (logits, updates) = optimizer_step(
-        loss_fn, state.tx, state.params, state.opt_state)
+    lr = jnp.asarray(learning_rate_fn(state.step), jnp.float32)
+    if depth_stats_fn is None:
+      params, opt_state, loss, (logits, updates) = optimizer_step(
+          loss_fn, state.tx, state.params, state.opt_state)
+    else:
+      deltas, opt_state, loss, (logits, updates) = optimizer_updates(
+          loss_fn, state.tx, state.params, state.opt_state)
+      params = optax.apply_updates(state.params, deltas)
     metrics = {
         'loss': loss,
         'accuracy': jnp.mean(jnp.argmax(logits, -1) == y),
         # The rates this very update uses: base lr and per-depth multipliers
         # read back from the optimizer state.
-        'lr': jnp.asarray(learning_rate_fn(state.step), jnp.float32),
+        'lr': lr,
         'scales': scales_fn(state.opt_state),
     }
+    if depth_stats_fn is not None:
+      metrics['depth_stats'] = depth_stats_fn(deltas, state.params,
+                                              state.opt_state, lr)
     state = state.replace(step=state.step + 1, params=params,
                           opt_state=opt_state,
                           batch_stats=updates.get('batch_stats', {}))
@@ -424,6 +452,7 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     tx, scales_fn = lerac_with_head_ratio(
         lambda: create_optimizer(config, lr_fn), depths, kwargs,
         config.lerac.head_ratio, regime)
+    inner_multipliers = scales_fn  # depth order (no reversed control here)
   elif regime.lerac:
     ratios = (snr_initial_ratios(config, model, dataset, depths)
               if regime.snr else None)
@@ -433,17 +462,23 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     # also for the reversed control, whose depth 0 is the head.
     order = slice(None, None, -1) if regime.reverse else slice(None)
     scales_fn = lambda opt_state: lerac_jax.current_scales(opt_state)[order]
+    inner_multipliers = lerac_jax.current_scales  # in depths' own order
   else:
     n = depths.num_depths
     scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)
+    inner_multipliers = scales_fn
   tx = chain_layerwise(config, regime, depths, spe, tx)
+  depth_stats_fn = (make_depth_stats_fn(
+      depths, update_multipliers_fn(regime, inner_multipliers))
+                    if config.get('log_depth_stats', False) else None)
   pretrained = (pretrained_variables(config) if starts_pretrained(config)
                 else None)
   return Setup(
       config=config, regime=regime, dataset=dataset, model=model,
       depths=depths, tx=tx, learning_rate_fn=lr_fn, scales_fn=scales_fn,
       steps_per_epoch=spe, total_steps=total_steps(config, spe),
-      train_step=make_train_step(model, lr_fn, scales_fn, regime.cbs),
+      train_step=make_train_step(model, lr_fn, scales_fn, regime.cbs,
+                                 depth_stats_fn),
       init_fn=jax.jit(model.init),
       eval_step=make_eval_step(model, regime.cbs), pretrained=pretrained)
 
@@ -533,6 +568,9 @@ DEFAULT_CHECKPOINT_DIR = os.path.join(
     os.path.expanduser('~'), '.cache', 'lerac_jax', 'pretrained')
 # Config fields that name places, not settings: they never enter a hash.
 PATH_FIELDS = ('data_dir', 'checkpoint_dir')
+# Config fields that only change what is logged: they never enter a hash
+# either (so models pre-trained before such a field existed still match).
+LOGGING_FIELDS = ('log_depth_stats',)
 # Pre-trained models restored in this process, by checkpoint folder: every
 # arm and rate of a study builds a setup, and one restore serves them all.
 _RESTORED: dict[str, Any] = {}
@@ -615,6 +653,70 @@ def chain_layerwise(config: ml_collections.ConfigDict, regime: Regime,
     unfreezing = layerwise_transform('unfreeze')
     parts = [unfreezing(depths, steps)] + parts + [unfreezing(depths, steps)]
   return optax.chain(*parts)
+
+
+def update_multipliers_fn(regime: Regime,
+                          inner: Callable[[Any], jax.Array]
+                          ) -> Callable[[Any], jax.Array]:
+  """The per-depth multipliers of the final update, from the whole chain.
+
+  The effective learning rate of depth ``d`` is the base rate times the
+  product of every multiplier applied to the optimizer's output: the inner
+  optimizer's own (LeRaC's, read by ``inner``) times those
+  :func:`chain_layerwise` appends after it (layer decay, the update-side
+  unfreezing). The gradient-side unfreezing before the optimizer scales
+  gradients, not the rate, and is left out. All in the depths' own order.
+
+  Args:
+    regime: the parsed regime.
+    inner: the inner optimizer's multipliers from its state.
+
+  Returns:
+    ``opt_state -> (num_depths,)`` multipliers, read before the update (the
+    ones it uses).
+  """
+  if not (regime.layer_decay or regime.unfreeze):
+    return inner
+  # chain_layerwise's chain: [unfreeze (gradients)], tx, [layer decay],
+  # [unfreeze (updates)].
+  first = 1 if regime.unfreeze else 0
+
+  def multipliers(opt_state):
+    m = inner(opt_state[first])
+    for after in opt_state[first + 1:]:
+      m = m * lerac_jax.current_scales(after)
+    return m
+
+  return multipliers
+
+
+def make_depth_stats_fn(depths: lerac_jax.Depths,
+                        multipliers: Callable[[Any], jax.Array]
+                        ) -> Callable[..., lerac_jax.DepthStats]:
+  """``(updates, params, opt_state, lr) -> lerac_jax.DepthStats`` of a step.
+
+  The effective rate of depth ``d`` is ``lr * multipliers(opt_state)[d]``,
+  with ``opt_state`` the state before the update.
+  """
+
+  def stats(updates, params, opt_state, lr):
+    return lerac_jax.depth_stats(depths, updates, params, learning_rate=lr,
+                                 scales=multipliers(opt_state))
+
+  return stats
+
+
+def forward_depth_stats(setup: Setup, stats: lerac_jax.DepthStats
+                        ) -> tuple[lerac_jax.DepthStats, lerac_jax.Depths]:
+  """The statistics and depths in forward order (input first), for logs.
+
+  The reversed control's depths number from the head; its rows are flipped
+  so that depth ``d`` means the same layer in every regime's logs.
+  """
+  if not setup.regime.reverse:
+    return stats, setup.depths
+  return (lerac_jax.DepthStats(*(np.asarray(a)[::-1] for a in stats)),
+          setup.depths.reversed())
 
 
 def starts_pretrained(config: ml_collections.ConfigDict) -> bool:
@@ -713,7 +815,7 @@ def pretrain_config(config: ml_collections.ConfigDict
 def pretrain_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """What identifies a pre-trained model (paths are not settings)."""
   settings = json.loads(pretrain_config(config).to_json())
-  for key in PATH_FIELDS:
+  for key in PATH_FIELDS + LOGGING_FIELDS:
     settings.pop(key, None)
   p = config.finetune.pretrain
   settings['classes'] = [int(c) for c in p.classes]
@@ -901,6 +1003,14 @@ class RunLogger:
         for j, m in enumerate(r['scales']):
           self.writer.add_scalar(f'lr/depth_{j:02d}', r['lr'] * m, s)
 
+  def depth_stats(self, stats: lerac_jax.DepthStats, step: int) -> None:
+    """TensorBoard scalars ``depth/<d>/<statistic>`` of one step."""
+    if not self.writer:
+      return
+    for name, values in stats._asdict().items():
+      for d, v in enumerate(np.asarray(values)):
+        self.writer.add_scalar(f'depth/{d:02d}/{name}', float(v), step)
+
   def eval(self, record: dict[str, Any]) -> None:
     if self._evals:
       self._evals.write(json.dumps(record) + '\n')
@@ -962,6 +1072,20 @@ def step_records(metrics: list[dict[str, Any]], first_step: int, epoch: int,
            'accuracy': float(m['accuracy']), 'lr': float(m['lr']),
            'scales': [float(v) for v in m['scales']]}
           for s, m in enumerate(metrics, first_step) if s % log_every == 0]
+
+
+def log_depth_stats(setup: Setup, logger: RunLogger,
+                    stats: lerac_jax.DepthStats, step: int,
+                    epoch: int) -> None:
+  """The per-depth statistics of one step, to TensorBoard and the console.
+
+  Rows in forward depth order (:func:`forward_depth_stats`), labelled with
+  the modules of each depth.
+  """
+  stats, depths = forward_depth_stats(setup, stats)
+  logger.depth_stats(stats, step)
+  print(f'epoch {epoch}, step {step} (the epoch\'s last), per depth:\n'
+        f'{lerac_jax.format_depth_stats(stats, depths)}', flush=True)
 
 
 def eval_record(setup: Setup, state: TrainState, step: int, epoch: int,
@@ -1050,6 +1174,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       state, metrics = train_epoch(setup, state, sigma, step, data_rng, bar)
       records = step_records(metrics, step, epoch, config.get('log_every', 1))
       logger.steps(records)
+      if metrics and 'depth_stats' in metrics[-1]:
+        log_depth_stats(setup, logger, metrics[-1]['depth_stats'],
+                        step + len(metrics) - 1, epoch + 1)
       for r in records:
         for key in lr_log:
           lr_log[key].append(r[key])
@@ -1207,8 +1334,8 @@ def train_seeds(setup: Setup, seeds: list[int], seed_mode: str = 'unroll',
     ``train_s``, ``eval_s`` and ``wall_s``.
 
   Raises:
-    ValueError: for a CBS regime or a step budget (``num_train_steps``) that
-      ends mid-epoch.
+    ValueError: for a CBS regime, a step budget (``num_train_steps``) that
+      ends mid-epoch, or ``config.log_depth_stats`` (not logged here).
   """
   config, data = setup.config, setup.dataset
   if setup.regime.cbs:
@@ -1218,6 +1345,10 @@ def train_seeds(setup: Setup, seeds: list[int], seed_mode: str = 'unroll',
   if setup.total_steps != config.num_epochs * setup.steps_per_epoch:
     raise ValueError(f'train_seeds trains whole epochs; num_train_steps='
                      f'{config.num_train_steps} ends mid-epoch. Set it to -1.')
+  if config.get('log_depth_stats', False):
+    raise ValueError('train_seeds does not log per-depth statistics; set '
+                     'config.log_depth_stats=False, or train one seed at a '
+                     'time with train_and_evaluate to log them')
   states = stack_states([create_train_state(setup, s) for s in seeds])
   x, y = jnp.asarray(data.train[0]), jnp.asarray(data.train[1])
   evaluate_seeds = make_seed_evaluate(

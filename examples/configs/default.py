@@ -77,4 +77,7 @@ def get_config():
   # False: evaluate test only at the end and when validation improves.
   config.eval_test_every_epoch = True
   config.tensorboard = True
+  # True: per epoch, the last step's per-depth update norm, parameter norm,
+  # ratio and effective learning rate (TensorBoard and console).
+  config.log_depth_stats = False
   return config
