@@ -447,29 +447,29 @@ def create_setup(config: ml_collections.ConfigDict, regime: str | Regime,
     depths = depths.reversed()
   lr_fn = create_learning_rate_fn(config, regime, spe)
   tx = create_optimizer(config, lr_fn)
+  n = depths.num_depths
   if regime.lerac and config.lerac.get('head_ratio', 0.0):
     kwargs = lerac_kwargs(config, regime, spe)
-    tx, scales_fn = lerac_with_head_ratio(
+    tx, inner_multipliers = lerac_with_head_ratio(
         lambda: create_optimizer(config, lr_fn), depths, kwargs,
         config.lerac.head_ratio, regime)
-    inner_multipliers = scales_fn  # depth order (no reversed control here)
   elif regime.lerac:
     ratios = (snr_initial_ratios(config, model, dataset, depths)
               if regime.snr else None)
     kwargs = lerac_kwargs(config, regime, spe, ratios)
     tx = lerac_jax.lerac(tx, depths, **kwargs)
-    # Logged in forward depth order (column j = j-th layer from the input),
-    # also for the reversed control, whose depth 0 is the head.
-    order = slice(None, None, -1) if regime.reverse else slice(None)
-    scales_fn = lambda opt_state: lerac_jax.current_scales(opt_state)[order]
     inner_multipliers = lerac_jax.current_scales  # in depths' own order
   else:
-    n = depths.num_depths
-    scales_fn = lambda opt_state: jnp.ones((n,), jnp.float32)
-    inner_multipliers = scales_fn
+    inner_multipliers = lambda opt_state: jnp.ones((n,), jnp.float32)
   tx = chain_layerwise(config, regime, depths, spe, tx)
-  depth_stats_fn = (make_depth_stats_fn(
-      depths, update_multipliers_fn(regime, inner_multipliers))
+  # Every multiplier of the final update (LeRaC's times layer decay's and
+  # unfreezing's), so the logged rate is the trained rate in every regime.
+  multipliers = update_multipliers_fn(regime, inner_multipliers)
+  # Logged in forward depth order (column j = j-th layer from the input),
+  # also for the reversed control, whose depth 0 is the head.
+  order = slice(None, None, -1) if regime.reverse else slice(None)
+  scales_fn = lambda opt_state: multipliers(opt_state)[order]
+  depth_stats_fn = (make_depth_stats_fn(depths, multipliers)
                     if config.get('log_depth_stats', False) else None)
   pretrained = (pretrained_variables(config) if starts_pretrained(config)
                 else None)

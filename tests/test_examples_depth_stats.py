@@ -117,8 +117,9 @@ def test_layer_decay_rate_is_the_trained_one(dataset):
   expected = lr * 0.5 ** (n - 1 - np.arange(n))
   np.testing.assert_allclose(metrics[0]['depth_stats'].learning_rate,
                              expected, rtol=1e-6)
-  # The program's older per-depth log reads only LeRaC's multipliers.
-  np.testing.assert_allclose(metrics[0]['scales'], np.ones(n))
+  # The program's per-depth log (lr/depth_*, steps.jsonl) shows them too.
+  np.testing.assert_allclose(metrics[0]['scales'],
+                             0.5 ** (n - 1 - np.arange(n)), rtol=1e-6)
   products = np.prod(list(lerac_jax.all_current_scales(
       states[0].opt_state).values()), axis=0)
   np.testing.assert_allclose(metrics[0]['depth_stats'].learning_rate,
@@ -200,3 +201,18 @@ def test_train_seeds_refuses_the_flag(dataset):
                              'conventional', dataset)
   with pytest.raises(ValueError, match='log_depth_stats'):
     next(train.train_seeds(setup, [0]))
+
+
+@pytest.mark.parametrize('regime', ['lerac+layer_decay', 'lerac+unfreeze'])
+def test_logged_scales_are_the_whole_chains(regime, dataset):
+  # The logged per-depth rates (lr/depth_* and steps.jsonl's scales) are the
+  # trained ones: LeRaC's multipliers times those after the optimizer. They
+  # used to show LeRaC's alone, and a LeRaC + layer-wise chain crashed.
+  setup, states, metrics = first_steps(small_config(), regime, dataset,
+                                       steps=1)
+  # Unfreezing's multipliers are 0 or 1, so the gradient-side copy before
+  # the optimizer does not change the product.
+  product = np.prod(list(lerac_jax.all_current_scales(
+      states[0].opt_state).values()), axis=0)
+  assert np.ptp(product) > 0  # not all ones: the test can tell
+  np.testing.assert_allclose(metrics[0]['scales'], product, rtol=1e-6)
