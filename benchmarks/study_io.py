@@ -127,6 +127,15 @@ def load_results(path: str, keys: Sequence[str] = STUDY_KEYS,
   return data
 
 
+def _current_umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _current_umask()
+
+
 def save_results(path: str, data: dict[str, Any]) -> None:
   """Writes ``data`` to ``path`` atomically and durably, under the lock.
 
@@ -143,6 +152,9 @@ def save_results(path: str, data: dict[str, Any]) -> None:
                                prefix=os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
+      # mkstemp makes the file private (0600); a results file gets the
+      # mode a plain open() would give it.
+      os.fchmod(fd, 0o666 & ~_UMASK)
       with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1)
         f.flush()

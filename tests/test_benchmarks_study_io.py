@@ -9,6 +9,7 @@ bounded to a few hundred small saves and a timeout.
 import json
 import multiprocessing
 import os
+import stat
 
 import pytest
 
@@ -177,3 +178,13 @@ def test_study_configs_are_validated_before_any_run(tmp_path):
                      r"the run \(num_epochs=1\)"):
     accuracy.main(["--quick", "--out", out, "--k_epochs", "3"])
   assert not os.path.exists(out)
+
+
+def test_a_saved_file_has_the_mode_a_plain_open_gives(tmp_path):
+  # The temporary file of an atomic save is private (0600); the results
+  # file it becomes must not be.
+  path = str(tmp_path / "study.json")
+  study_io.save_results(path, {"meta": {}, "runs": {}})
+  mask = os.umask(0)
+  os.umask(mask)
+  assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
