@@ -145,7 +145,8 @@ def test_layerwise_regimes_need_the_library_engine(tmp_path, monkeypatch,
 
   def fake_engine(depths, value):
     calls.append((depths.num_depths, value))
-    return optax.scale(0.5)
+    # An engine (the program reads every engine's multipliers for its logs).
+    return lerac_jax.scale_by_depth(depths, [0.5] * depths.num_depths)
 
   monkeypatch.setattr(lerac_jax, engine, fake_engine, raising=False)
   setup = train.create_setup(c, regime)
