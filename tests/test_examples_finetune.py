@@ -11,7 +11,6 @@ import os
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 import lerac_jax
