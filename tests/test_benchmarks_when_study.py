@@ -136,4 +136,4 @@ def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
   start = readme.index(study.README_BEGIN) + len(study.README_BEGIN) + 1
   block = readme[start:readme.index(study.README_END)].rstrip("\n")
   data = study_io.load_results(study.DEFAULT_OUT)
-  assert block == study.report(data, str(tmp_path / "w"))
+  assert block == study.report(data, str(tmp_path / "w")).rstrip("\n")
