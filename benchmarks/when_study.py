@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import gc
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ import sys
 import time
 from typing import Any
 
+import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -299,7 +301,7 @@ class Runner:
     self.args = args
     self.cells = {c.name: c for c in args.cells}
     self.datasets = {}  # by labels per class: scratch and fine-tune tasks
-    self.setups = {}  # by (cell, arm, rate): compiled once per process
+    self.setups = {}  # the current (cell, arm, rate)'s, compiled once
     self.init_fns = {}  # by cell: one model, so one compiled model.init
     self.pretrained = {}  # depth -> the pre-training's record
 
@@ -313,6 +315,13 @@ class Runner:
     """The setup of an arm at a rate, built (and compiled) once."""
     key = (cell, arm, lr)
     if key not in self.setups:
+      # The plans run each setup's seeds together, so the previous setup is
+      # done with. Its compiled steps go: XLA:CPU keeps every executable's
+      # memory mapped, and after about 400 setups a process ran out of
+      # memory maps (LLVM "Cannot allocate memory").
+      self.setups.clear()
+      jax.clear_caches()
+      gc.collect()
       config = make_config(self.cells[cell], arm, lr, self.args)
       setup = train.create_setup(config, config.regime, self.dataset(config))
       # The arms of a cell share the model, so its jitted init (and the
