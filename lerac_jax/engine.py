@@ -164,16 +164,34 @@ def _depth_scalars(multipliers: jax.Array, values: Sequence[Any],
 
 
 def _one_hot_products(used, vector):
+  """``where(index == d, vector, 0)`` per entry of ``used``.
+
+  An entry is a depth (a scalar comes out of the reduction) or a tuple of
+  depths, one per slice of a stacked leaf (a row comes out: the operand is
+  ``vector`` broadcast to ``(D, slices)`` and the reduction runs over ``D``).
+  """
   # iota, not rows of np.eye: no D x D constant in the HLO for D depths.
-  index = jax.lax.iota(jnp.int32, vector.shape[0])
   zero = jnp.zeros((), vector.dtype)
-  return tuple(jnp.where(index == d, vector, zero) for d in used)
+  products = []
+  for d in used:
+    if isinstance(d, tuple):
+      shape = (vector.shape[0], len(d))
+      index = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+      products.append(jnp.where(index == np.asarray(d, np.int32),
+                                jnp.broadcast_to(vector[:, None], shape),
+                                zero))
+    else:
+      index = jax.lax.iota(jnp.int32, vector.shape[0])
+      products.append(jnp.where(index == d, vector, zero))
+  return tuple(products)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _pick(used: tuple[int, ...], vector: jax.Array,
+def _pick(used: tuple[Any, ...], vector: jax.Array,
           carry: jax.Array | None = None) -> tuple[jax.Array, ...]:
-  """``tuple(vector[d] for d in used)`` (then ``carry``) as one ``reduce``."""
+  """``tuple(vector[np.asarray(d)] for d in used)`` (then ``carry``) as one
+  variadic ``reduce``; the entries of ``used`` are all depths or all tuples
+  of depths of one length."""
   operands = _one_hot_products(used, vector)
   inits = tuple(np.zeros((), vector.dtype) for _ in used)
   if carry is not None:  # an int32 scalar passed through the same kernel
@@ -192,17 +210,42 @@ def _pick_jvp(used, primals, tangents):
   # carry has no tangent (float0).
   vector, tangent = primals[0], tangents[0]
   out = _pick(used, *primals)
-  dots = tuple(jnp.sum(x) for x in _one_hot_products(used, tangent))
+  dots = tuple(jnp.sum(x, axis=0) for x in _one_hot_products(used, tangent))
   if len(primals) > 1 and primals[1] is not None:
     dots += (np.zeros((), jax.dtypes.float0),)
   return out, dots
 
 
-def _slice_multipliers(path, update, value, multipliers, layer_axis_name):
+ROW_PICK_MAX_ELEMENTS = 1 << 20
+"""Largest ``depths x slices x tuples`` picked by one reduction in
+:func:`_stacked_rows`; past it each tuple is gathered (a kernel each)."""
+
+
+def _stacked_rows(multipliers: jax.Array, values: Sequence[Any]) -> dict:
+  """``{depths: multipliers[depths]}`` for the stacked leaves' depth tuples.
+
+  The tuples of one slice count come out of one variadic reduction, not one
+  gather each: a gather is a kernel per tuple (five on a small scanned
+  Transformer). The reduction reads ``D x slices`` values per tuple, so a
+  scan too long for :data:`ROW_PICK_MAX_ELEMENTS` keeps the gathers.
+  """
+  patterns = sorted({v.depths for v in values
+                     if isinstance(v, depth_lib.Stacked)})
+  rows: dict[tuple[int, ...], jax.Array] = {}
+  for length in sorted({len(p) for p in patterns}):
+    group = tuple(p for p in patterns if len(p) == length)
+    if multipliers.shape[0] * length * len(group) <= ROW_PICK_MAX_ELEMENTS:
+      rows.update(zip(group, _pick(group, multipliers)))
+    else:
+      rows.update((p, multipliers[np.asarray(p)]) for p in group)
+  return rows
+
+
+def _slice_multipliers(path, update, value, rows, layer_axis_name):
   """The per-slice multipliers of a stacked leaf, shaped to broadcast."""
   path = depth_lib.path_to_str(path)
   local = update.shape[value.axis]
-  m = multipliers[np.asarray(value.depths)]
+  m = rows[value.depths]
   if local != len(value.depths):  # this device's block of the layers
     try:
       axis_size = jax.lax.axis_size(layer_axis_name)
@@ -225,14 +268,14 @@ def _slice_multipliers(path, update, value, multipliers, layer_axis_name):
   return m.reshape(shape)
 
 
-def _scale_leaf(path, update, value, multipliers, scalars, layer_axis_name):
+def _scale_leaf(path, update, value, rows, scalars, layer_axis_name):
   """``update * m`` in at least float32, cast back to the update's dtype."""
   if update is None or value is None:
     return update
   if not jnp.issubdtype(update.dtype, jnp.inexact):
     return update  # an int or bool leaf (a step counter): not a weight
   if isinstance(value, depth_lib.Stacked):
-    m = _slice_multipliers(path, update, value, multipliers, layer_axis_name)
+    m = _slice_multipliers(path, update, value, rows, layer_axis_name)
   else:
     m = scalars[value]
   # float16 / bfloat16 multiply in float32: 1e-8 * 3000 is 3e-5, not 0.
@@ -259,12 +302,12 @@ def scale_tree(updates: Any, values: Sequence[Any], multipliers: jax.Array,
     next step count.
   """
   scalars, next_count = _depth_scalars(multipliers, values, count)
+  rows = _stacked_rows(multipliers, values)
   flat, treedef = jax.tree_util.tree_flatten_with_path(
       updates, is_leaf=depth_lib.is_masked_node)
   scaled = [
       leaf if depth_lib.is_masked_node(leaf)
-      else _scale_leaf(path, leaf, value, multipliers, scalars,
-                       layer_axis_name)
+      else _scale_leaf(path, leaf, value, rows, scalars, layer_axis_name)
       for (path, leaf), value in zip(flat, values)
   ]
   return jax.tree_util.tree_unflatten(treedef, scaled), next_count

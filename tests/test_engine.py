@@ -1,5 +1,7 @@
 """Tests for the engine, scale_by_depth, and for reading its states."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -91,6 +93,70 @@ def test_stacked_and_low_precision_leaves():
   np.testing.assert_allclose(np.asarray(updates["stack"][:, 0], np.float32),
                              [3e-5, 1500, 3000], rtol=1e-2)
   assert int(updates["step"]) == 12000  # an int leaf passes through
+
+
+def _stacked_case():
+  """Three scanned stacks with different depth patterns, two of one length,
+  as in a scanned Transformer's attention, MLP and norm leaves."""
+  params = {"attn": jnp.ones((3, 2)), "mlp": jnp.ones((3, 4, 2)),
+            "norm": jnp.ones((2, 5)), "head": jnp.ones((2,))}
+  depths = {"attn": lerac_jax.Stacked((0, 2, 4)),
+            "mlp": lerac_jax.Stacked((1, 3, 5)),
+            "norm": lerac_jax.Stacked((1, 2)), "head": 6}
+  multipliers = jnp.asarray([1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 32, 1 / 64])
+  return params, depths, multipliers
+
+
+def _primitives(fn, *args):
+  """The primitives of ``fn``'s jaxpr, nested ones included."""
+  return re.findall(r"= (\w+)\[", str(jax.make_jaxpr(fn)(*args)))
+
+
+def test_stacked_leaves_take_their_rows_from_one_reduction_per_length():
+  params, depths, multipliers = _stacked_case()
+  tx = lerac_jax.scale_by_depth(depths, multipliers)
+  state = tx.init(params)
+  updates, _ = jax.jit(tx.update)(params, state)
+  m = np.asarray(multipliers)
+  np.testing.assert_array_equal(updates["attn"][:, 0], m[[0, 2, 4]])
+  np.testing.assert_array_equal(updates["mlp"][:, 0, 0], m[[1, 3, 5]])
+  np.testing.assert_array_equal(updates["norm"][:, 0], m[[1, 2]])
+  np.testing.assert_array_equal(updates["head"], [m[6]] * 2)
+  names = _primitives(tx.update, params, state)
+  # No gather per stack: the rows of length 3 and of length 2 each come out
+  # of one variadic reduction (with the scalars' one: three in all).
+  assert "gather" not in names
+  assert names.count("reduce") == 3, names
+
+
+def test_stacked_rows_past_the_size_limit_are_gathered_and_agree(
+    monkeypatch):
+  params, depths, multipliers = _stacked_case()
+  tx = lerac_jax.scale_by_depth(depths, multipliers)
+  expected, _ = tx.update(params, tx.init(params))
+  monkeypatch.setattr(lerac_jax.engine, "ROW_PICK_MAX_ELEMENTS", 0)
+  tx = lerac_jax.scale_by_depth(depths, multipliers)
+  state = tx.init(params)
+  got, _ = tx.update(params, state)
+  jax.tree.map(np.testing.assert_array_equal, got, expected)
+  assert "gather" in _primitives(tx.update, params, state)
+
+
+def test_stacked_rows_differentiate_like_a_gather():
+  _, depths, multipliers = _stacked_case()
+  values = list(jax.tree.leaves(depths))
+
+  def total(m):
+    rows = lerac_jax.engine._stacked_rows(m, values)
+    return sum(jnp.sum(r * jnp.arange(1.0, r.size + 1)) for r in rows.values())
+
+  def gathered(m):
+    rows = {v.depths: m[np.asarray(v.depths)] for v in values
+            if isinstance(v, lerac_jax.Stacked)}
+    return sum(jnp.sum(r * jnp.arange(1.0, r.size + 1)) for r in rows.values())
+
+  np.testing.assert_array_equal(jax.grad(total)(multipliers),
+                                jax.grad(gathered)(multipliers))
 
 
 # ---------------------------------------------------------------------------
