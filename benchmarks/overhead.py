@@ -391,7 +391,15 @@ def state_bytes(tx, params) -> int:
   return tree_bytes(jax.eval_shape(tx.init, params))
 
 
-_INSTRUCTION = re.compile(r"^(ROOT\s+)?%?[\w.\-]+\s*=\s*\S")
+# [ROOT] %name = shape opcode(...); the shape may be a tuple with spaces.
+_INSTRUCTION = re.compile(
+    r"^(ROOT\s+)?%?[\w.\-]+\s*=\s*.*?\s([\w\-]+)\(")
+
+
+# ENTRY instructions that launch nothing: inputs, literals, and views of a
+# multi-output kernel's buffers.
+_NOT_KERNELS = ("parameter", "constant", "get-tuple-element", "tuple",
+                "bitcast")
 
 
 def count_hlo(text: str) -> dict:
@@ -400,15 +408,19 @@ def count_hlo(text: str) -> dict:
   An instruction is a line ``[ROOT] name = type opcode(...)``. ``total`` counts
   them in every computation (fused bodies, reducers and loop bodies included);
   ``entry`` only in the ENTRY computation, where each fusion is one kernel;
-  ``entry_fusions`` the ENTRY instructions whose opcode is ``fusion``.
+  ``entry_fusions`` the ENTRY instructions whose opcode is ``fusion``;
+  ``entry_kernels`` the ENTRY instructions that run code (not a parameter,
+  constant, tuple, bitcast or get-tuple-element); ``entry_buffers`` the
+  get-tuple-elements, each one buffer of a multi-output kernel.
 
   Args:
     text: the optimized HLO text.
 
   Returns:
-    A dict with ``total``, ``entry``, ``entry_fusions`` and ``computations``.
+    A dict with ``total``, ``entry``, ``entry_fusions``, ``entry_kernels``,
+    ``entry_buffers`` and ``computations``.
   """
-  total = entry = fusions = computations = 0
+  total = entry = fusions = kernels = buffers = computations = 0
   in_entry = False
   for line in text.splitlines():
     s = line.strip()
@@ -419,13 +431,17 @@ def count_hlo(text: str) -> dict:
     if s == "}":
       in_entry = False
       continue
-    if _INSTRUCTION.match(s):
+    m = _INSTRUCTION.match(s)
+    if m:
       total += 1
       if in_entry:
         entry += 1
-        if re.search(r"\sfusion\(", s):
-          fusions += 1
+        opcode = m.group(2)
+        fusions += opcode == "fusion"
+        kernels += opcode not in _NOT_KERNELS
+        buffers += opcode == "get-tuple-element"
   return dict(total=total, entry=entry, entry_fusions=fusions,
+              entry_kernels=kernels, entry_buffers=buffers,
               computations=computations)
 
 
@@ -940,19 +956,24 @@ def render(results: dict) -> str:
       "",
       "HLO instructions in the compiled step (`total`: every computation, "
       "fused bodies included; `entry`: the ENTRY computation, where each "
-      "fusion is one kernel):",
+      "fusion is one kernel; of what B adds there, `kernels` run code and "
+      "`buffers` are get-tuple-elements, one output buffer of a "
+      "multi-output kernel each, which launch nothing):",
       "",
       "| model | A total | B total | C total | A entry | B entry | C entry | "
-      "B - A total | C - A total |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "B - A total | C - A total | B - A entry kernels | B - A entry buffers "
+      "|",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
   ]
   for name, r in results["models"].items():
     h = {k: r["variants"][k]["hlo"] for k in "ABC"}
+    added = [str(h["B"][f] - h["A"][f]) if f in h["A"] else "n/a"
+             for f in ("entry_kernels", "entry_buffers")]
     lines.append(
         f"| {name} | {h['A']['total']} | {h['B']['total']} | "
         f"{h['C']['total']} | {h['A']['entry']} | {h['B']['entry']} | "
         f"{h['C']['entry']} | {h['B']['total'] - h['A']['total']} | "
-        f"{h['C']['total'] - h['A']['total']} |")
+        f"{h['C']['total'] - h['A']['total']} | {' | '.join(added)} |")
   lines += [
       "",
       "Compiled-step memory analysis, bytes (A vs B; C for reference):",

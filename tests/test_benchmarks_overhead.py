@@ -110,7 +110,24 @@ ENTRY %main.5 (Arg_0.1: f32[2]) -> f32[2] {
 }
 """
   assert overhead.count_hlo(text) == dict(
-      total=4, entry=2, entry_fusions=1, computations=2)
+      total=4, entry=2, entry_fusions=1, entry_kernels=1, entry_buffers=0,
+      computations=2)
+
+
+def test_count_hlo_tells_kernels_from_buffers():
+  # A two-output reduce at ENTRY (tuple shape with spaces), its two buffers.
+  text = """ENTRY %main (p: f32[4]) -> (f32[], f32[]) {
+  %p = f32[4]{0} parameter(0)
+  %c = f32[] constant(0)
+  %r = (f32[], f32[]) reduce(%p, %p, %c, %c), dimensions={0}, to_apply=%add
+  %a = f32[] get-tuple-element(%r), index=0
+  %b = f32[] get-tuple-element(%r), index=1
+  ROOT %t = (f32[], f32[]) tuple(%a, %b)
+}
+"""
+  counts = overhead.count_hlo(text)
+  assert (counts["entry"], counts["entry_kernels"], counts["entry_buffers"]
+          ) == (6, 1, 2)
 
 
 def test_readme_tables_match_committed_results():
