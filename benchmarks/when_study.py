@@ -62,6 +62,7 @@ OUTPUT_PATHS = ("benchmarks/results", "benchmarks/README.md")
 
 ALPHA = 0.05
 MARGIN = 0.2  # TOST equivalence margin, points of test accuracy
+OFF_SCALE = 2.0  # figure: a mean difference beyond it is drawn at the edge
 POWER = 0.8  # for the minimum detectable difference
 
 # Arm -> (regime, overrides of config.lerac, other config overrides).
@@ -749,19 +750,35 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
   shown = [r for r in primary + secondary
            if r["n"] >= 2 and not math.isnan(r["ci_low"])
            and r["b"] in ("warmup", "conventional") and r["a"] == "lerac_eq8"]
+  # A collapsed cell (a mean beyond OFF_SCALE points) would squeeze every
+  # other interval to a dot: it is drawn at the edge, its value written.
+  on_scale = [r for r in shown if abs(r["mean_diff"]) <= OFF_SCALE]
+  lo = min([-1.0] + [r["ci_low"] for r in on_scale]) - 0.1
+  hi = max([1.0] + [r["ci_high"] for r in on_scale]) + 0.1
   fig, ax = plt.subplots(figsize=(8, 0.3 * len(shown) + 1.5))
   for i, r in enumerate(shown):
     color = "C0" if r["b"] == "warmup" else "C1"
+    if abs(r["mean_diff"]) > OFF_SCALE:
+      edge = lo if r["mean_diff"] < 0 else hi
+      ax.plot(edge, i, "<" if edge == lo else ">", color=color,
+              clip_on=False)
+      ax.annotate(f"{r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, "
+                  f"{r['ci_high']:+.2f}]", (edge, i), xytext=(8, -3),
+                  textcoords="offset points", fontsize=7, color=color,
+                  ha="left" if edge == lo else "right")
+      continue
     ax.errorbar(r["mean_diff"], i, xerr=[[r["mean_diff"] - r["ci_low"]],
                                          [r["ci_high"] - r["mean_diff"]]],
                 fmt="o", color=color)
+  ax.set_xlim(lo, hi)
   ax.set_yticks(range(len(shown)))
   ax.set_yticklabels([f"{r['cell']} vs {r['b']}" for r in shown], fontsize=7)
   ax.axvline(0, color="k", lw=0.8)
   for m in (-MARGIN, MARGIN):
     ax.axvline(m, color="gray", ls=":", lw=0.8)
   ax.set_xlabel("lerac_eq8 minus the other arm, test accuracy points\n"
-                "(mean and 95% CI; dotted: the ±0.2 margin)")
+                "(mean and 95% CI; dotted: the ±0.2 margin;\n"
+                "a triangle: off the scale, its value written)")
   fig.tight_layout()
   fig.savefig(out_prefix + ".png", dpi=100)
   plt.close(fig)

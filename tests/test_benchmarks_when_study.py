@@ -137,3 +137,62 @@ def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
   block = readme[start:readme.index(study.README_END)].rstrip("\n")
   data = study_io.load_results(study.DEFAULT_OUT)
   assert block == study.report(data, str(tmp_path / "w")).rstrip("\n")
+
+
+def _phrase_p(p):
+  return study.stats.format_p(p)
+
+
+def test_verdicts_quote_the_committed_results():
+  if not os.path.exists(study.DEFAULT_OUT):
+    pytest.skip("the study has not run yet")
+  data = study_io.load_results(study.DEFAULT_OUT)
+  assert sum(r["phase"] == "study" for r in data["runs"].values()) == 1312
+  acc = study.accuracies(data)
+  cells = data["meta"]["settings"]["cells"]
+  primary = study.family(acc, cells, study.PRIMARY)
+  decisions = [r["decision"] for r in primary]
+  assert decisions.count("better") == 0
+  worse = [r for r in primary if r["decision"] == "worse"]
+  small = sorted(r["mean_diff"] for r in worse if r["cell"] !=
+                 "finetune-d16-sgd")
+  collapse = next(r for r in primary if r["cell"] == "finetune-d16-sgd")
+  mdds = [r["mdd"] for r in primary if r is not collapse]
+  fit = study.regression(acc, cells, "lerac_eq8", "warmup")
+  refit = study.regression(
+      acc, [c for c in cells if c["name"] != collapse["cell"]],
+      "lerac_eq8", "warmup")
+  sd = {c["name"]: np.std([acc[c["name"], "conventional", s]
+                           for s in range(16)], ddof=1)
+        for c in cells if c["init"] == "pretrained"}
+  others = [v for k, v in sd.items() if k != collapse["cell"]]
+  phrases = [
+      f"worse in {len(worse)} of 15 cells",
+      f"equivalent within ±0.2 points in "
+      f"{decisions.count('equivalent within ±0.2')}",
+      f"inconclusive in {decisions.count('inconclusive')}",
+      f"{small[-1]:.2f} to {small[0]:.2f} points",
+      f"{collapse['mean_diff']:.2f} points",
+      f"SD across seeds is {sd[collapse['cell']]:.2f} points there, "
+      f"{min(others):.2f} to {max(others):.2f} in the other fine-tuning cells",
+      f"Holm p = {_phrase_p(fit['depth_joint_p_holm'])} and "
+      f"{_phrase_p(fit['init_p_holm'])}",
+      f"Holm p = {refit['depth_joint_p_holm']:.2f} and "
+      f"{refit['init_p_holm']:.2f}",
+  ]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for page in ("README.md", "docs/benchmarks.md", "benchmarks/README.md"):
+    with open(os.path.join(root, page)) as f:
+      text = " ".join(f.read().split())
+    for phrase in phrases:
+      assert phrase in text, (page, phrase)
+  with open(os.path.join(root, "README.md")) as f:
+    text = " ".join(f.read().split())
+  assert (f"{min(mdds):.2f} to {max(mdds):.2f} points outside that cell"
+          in text)
+  with open(os.path.join(root, "docs", "benchmarks.md")) as f:
+    summary = f.read()
+  for r in primary:  # the summary page's table of the primary contrasts
+    row = (f"| {r['cell']} | {r['mean_diff']:+.2f} | [{r['ci_low']:+.2f}, "
+           f"{r['ci_high']:+.2f}] | {r['mdd']:.2f} | {r['decision']} |")
+    assert row in summary, row
