@@ -763,7 +763,8 @@ def report(data: dict[str, Any], out_prefix: str) -> str:
       ax.plot(edge, i, "<" if edge == lo else ">", color=color,
               clip_on=False)
       ax.annotate(f"{r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, "
-                  f"{r['ci_high']:+.2f}]", (edge, i), xytext=(8, -3),
+                  f"{r['ci_high']:+.2f}]", (edge, i),
+                  xytext=(8 if edge == lo else -8, -3),
                   textcoords="offset points", fontsize=7, color=color,
                   ha="left" if edge == lo else "right")
       continue
