@@ -174,15 +174,11 @@ def _one_hot_products(used, vector):
   zero = jnp.zeros((), vector.dtype)
   products = []
   for d in used:
-    if isinstance(d, tuple):
-      shape = (vector.shape[0], len(d))
-      index = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
-      products.append(jnp.where(index == np.asarray(d, np.int32),
-                                jnp.broadcast_to(vector[:, None], shape),
-                                zero))
-    else:
-      index = jax.lax.iota(jnp.int32, vector.shape[0])
-      products.append(jnp.where(index == d, vector, zero))
+    d = np.asarray(d, np.int32)
+    shape = vector.shape[:1] + d.shape
+    index = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+    column = vector.reshape(shape[:1] + (1,) * d.ndim)
+    products.append(jnp.where(index == d, column, zero))
   return tuple(products)
 
 
