@@ -139,10 +139,6 @@ def test_readme_block_is_the_report_of_the_committed_results(tmp_path):
   assert block == study.report(data, str(tmp_path / "w")).rstrip("\n")
 
 
-def _phrase_p(p):
-  return study.stats.format_p(p)
-
-
 def test_verdicts_quote_the_committed_results():
   if not os.path.exists(study.DEFAULT_OUT):
     pytest.skip("the study has not run yet")
@@ -162,8 +158,9 @@ def test_verdicts_quote_the_committed_results():
   refit = study.regression(
       acc, [c for c in cells if c["name"] != collapse["cell"]],
       "lerac_eq8", "warmup")
+  seeds = data["meta"]["settings"]["seeds"]
   sd = {c["name"]: np.std([acc[c["name"], "conventional", s]
-                           for s in range(16)], ddof=1)
+                           for s in seeds], ddof=1)
         for c in cells if c["init"] == "pretrained"}
   others = [v for k, v in sd.items() if k != collapse["cell"]]
   phrases = [
@@ -175,8 +172,8 @@ def test_verdicts_quote_the_committed_results():
       f"{collapse['mean_diff']:.2f} points",
       f"SD across seeds is {sd[collapse['cell']]:.2f} points there, "
       f"{min(others):.2f} to {max(others):.2f} in the other fine-tuning cells",
-      f"Holm p = {_phrase_p(fit['depth_joint_p_holm'])} and "
-      f"{_phrase_p(fit['init_p_holm'])}",
+      f"Holm p = {study.stats.format_p(fit['depth_joint_p_holm'])} and "
+      f"{study.stats.format_p(fit['init_p_holm'])}",
       f"Holm p = {refit['depth_joint_p_holm']:.2f} and "
       f"{refit['init_p_holm']:.2f}",
   ]
